@@ -1,0 +1,315 @@
+/*
+ * Looking inside a heap: fatal misuse reports, walking, checking the
+ * invariants listed at the top of heap.c, and printing.  All output is
+ * formatted into a buffer on the stack and written with write(2): this
+ * code runs with heap locks held, and may run as the process's malloc,
+ * so it can use neither malloc nor stdio.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "mm_internal.h"
+
+/* --- Formatting without stdio ---------------------------------------------- */
+
+struct out {
+	int fd;
+	size_t len;
+	char buf[1024];
+};
+
+static void out_flush(struct out *o)
+{
+	size_t done = 0;
+
+	while (done < o->len) {
+		ssize_t n = write(o->fd, o->buf + done, o->len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	o->len = 0;
+}
+
+static void out_char(struct out *o, char c)
+{
+	if (o->len == sizeof o->buf)
+		out_flush(o);
+	o->buf[o->len++] = c;
+}
+
+static void out_str(struct out *o, const char *s)
+{
+	while (*s)
+		out_char(o, *s++);
+}
+
+static void out_hex(struct out *o, uintptr_t v)
+{
+	char tmp[2 * sizeof v];
+	int n = 0;
+
+	out_str(o, "0x");
+	do {
+		tmp[n++] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n)
+		out_char(o, tmp[--n]);
+}
+
+static void out_dec(struct out *o, size_t v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		out_char(o, tmp[--n]);
+}
+
+/* --- Fatal errors ---------------------------------------------------------- */
+
+void mmi_fatal(const char *what, const void *addr)
+{
+	struct out o = { .fd = 2 };
+
+	out_str(&o, "libmm: fatal: ");
+	out_str(&o, what);
+	out_char(&o, ' ');
+	out_hex(&o, (uintptr_t)addr);
+	out_char(&o, '\n');
+	out_flush(&o);
+	abort();
+}
+
+/*
+ * p passed the cheap checks' region lookup but is not an in-use block start
+ * of region r.  Walk r to say what it is instead; this is the slow path of
+ * a program that is about to die, so thoroughness beats speed.
+ */
+void mmi_bad_block(struct mm_heap *h, struct mmi_region *r, const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	uintptr_t limit = r->kind == MMI_REGION_LARGE ? r->end : (uintptr_t)mmi_end_marker(r);
+	struct mmi_block *b = r->first;
+
+	if (a < (uintptr_t)b + MMI_HDR)
+		mmi_fatal("invalid pointer", p);
+	while ((uintptr_t)b < limit) {
+		size_t size = mmi_bsize(b);
+
+		if (size < MMI_MIN_BLOCK || size > limit - (uintptr_t)b)
+			mmi_fatal("heap corruption at", p);
+		if (a == (uintptr_t)mmi_payload(b)) {
+			if (b->head & MMI_FREE)
+				mmi_fatal("double free", p);
+			mmi_fatal("heap corruption at", p);
+		}
+		if (a > (uintptr_t)b && a < (uintptr_t)b + size) {
+			struct mmi_block *stale = mmi_block_of(p);
+			if ((b->head & MMI_FREE) && stale->cookie == mmi_merged_cookie(h, stale))
+				mmi_fatal("double free", p);
+			mmi_fatal("pointer into the middle of a block", p);
+		}
+		b = mmi_after(b);
+	}
+	mmi_fatal("invalid pointer", p);
+}
+
+/* --- Walking --------------------------------------------------------------- */
+
+int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg)
+{
+	struct mmi_region *r;
+	int ret;
+
+	for (r = h->arenas; r; r = r->next) {
+		struct mmi_block *b, *end = mmi_end_marker(r);
+		for (b = r->first; b < end && mmi_bsize(b); b = mmi_after(b)) {
+			ret = visit(mmi_payload(b), mmi_bsize(b) - MMI_HDR,
+				    !(b->head & MMI_FREE), arg);
+			if (ret)
+				return ret;
+		}
+	}
+	for (r = h->larges; r; r = r->next) {
+		ret = visit(mmi_payload(r->first), mmi_bsize(r->first) - MMI_HDR, 1, arg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* 1 when [p, p+len) lies inside the blocks of one of h's arenas. */
+int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	for (const struct mmi_region *r = h->arenas; r; r = r->next)
+		if (a >= (uintptr_t)r->first && a + len <= (uintptr_t)mmi_end_marker(r))
+			return 1;
+	return 0;
+}
+
+/* --- Checking the invariants of heap.c -------------------------------------- */
+
+struct tally {
+	size_t used_bytes, used_blocks, free_bytes, free_blocks;
+	size_t mapped_blocks, mapped_bytes;
+};
+
+static int check_arena(struct mm_heap *h, struct mmi_region *r, struct tally *t)
+{
+	struct mmi_block *b, *end = mmi_end_marker(r);
+	int prev_free = 0;
+
+	if (r->heap != h || (uintptr_t)r->first != r->start + MMI_REGION_HDR ||
+	    r->end < r->start + MMI_REGION_HDR + MMI_MIN_BLOCK + MMI_HDR)
+		return -1;
+	if (r->kind != MMI_REGION_POOL && mmi_registry_find(r->start) != r)
+		return -1;
+	for (b = r->first; b < end; b = mmi_after(b)) {
+		size_t size = mmi_bsize(b);
+		int is_free = (b->head & MMI_FREE) != 0;
+
+		if (size < MMI_MIN_BLOCK || size > (uintptr_t)end - (uintptr_t)b ||
+		    (b->head & MMI_LARGE) || !!(b->head & MMI_PREV_FREE) != prev_free)
+			return -1;
+		if (is_free) {
+			if (prev_free || ((size_t *)mmi_after(b))[-1] != size)
+				return -1;
+			t->free_blocks++;
+			t->free_bytes += size - MMI_HDR;
+		} else {
+			if (b->cookie != ((uintptr_t)b ^ h->cookie_key))
+				return -1;
+			t->used_blocks++;
+			t->used_bytes += size - MMI_HDR;
+		}
+		prev_free = is_free;
+	}
+	if (b != end || mmi_bsize(end) != 0 || (end->head & (MMI_FREE | MMI_LARGE)) ||
+	    !!(end->head & MMI_PREV_FREE) != prev_free ||
+	    end->cookie != ((uintptr_t)end ^ h->cookie_key))
+		return -1;
+	return 0;
+}
+
+static int check_large(struct mm_heap *h, struct mmi_region *r, struct tally *t)
+{
+	struct mmi_block *b = r->first;
+
+	if (r->heap != h || r->kind != MMI_REGION_LARGE ||
+	    (uintptr_t)b < r->start + MMI_REGION_HDR || (uintptr_t)b >= r->end ||
+	    mmi_registry_find(r->start) != r)
+		return -1;
+	if (!(b->head & MMI_LARGE) || (b->head & MMI_FREE) ||
+	    (uintptr_t)b + mmi_bsize(b) != r->end ||
+	    b->cookie != ((uintptr_t)b ^ h->cookie_key))
+		return -1;
+	t->used_blocks++;
+	t->used_bytes += mmi_bsize(b) - MMI_HDR;
+	t->mapped_blocks++;
+	t->mapped_bytes += mmi_bsize(b) - MMI_HDR;
+	return 0;
+}
+
+int mmi_check_locked(struct mm_heap *h)
+{
+	struct tally t = { 0 };
+	struct mmi_region *r, *prev = NULL;
+	size_t n = 0;
+
+	for (r = h->arenas; r; prev = r, r = r->next)
+		if (++n > h->st.regions || r->prev != prev ||
+		    (prev && prev->end > r->start) || check_arena(h, r, &t))
+			return -1;
+	if (n != h->st.regions)
+		return -1;
+	n = 0;
+	for (prev = NULL, r = h->larges; r; prev = r, r = r->next)
+		if (++n > h->st.mapped_blocks || r->prev != prev || check_large(h, r, &t))
+			return -1;
+	if (t.used_bytes != h->st.in_use_bytes || t.used_blocks != h->st.in_use_blocks ||
+	    t.free_bytes != h->st.free_bytes || t.free_blocks != h->st.free_blocks ||
+	    t.mapped_blocks != h->st.mapped_blocks || t.mapped_bytes != h->st.mapped_bytes)
+		return -1;
+	return h->fit->check(h, t.free_blocks);
+}
+
+/* --- Printing -------------------------------------------------------------- */
+
+/* Lines go out one block late, so each can name the block after it. */
+struct printer {
+	struct out o;
+	void *addr;
+	size_t size;
+	int in_use, have;
+};
+
+static void print_line(struct printer *pr, void *next)
+{
+	out_str(&pr->o, "addr = ");
+	out_hex(&pr->o, (uintptr_t)pr->addr);
+	out_str(&pr->o, ", size = ");
+	out_dec(&pr->o, pr->size);
+	out_str(&pr->o, pr->in_use ? ", is_free=0, next=" : ", is_free=1, next=");
+	out_hex(&pr->o, (uintptr_t)next);
+	out_char(&pr->o, '\n');
+}
+
+static int print_visit(void *block, size_t size, int in_use, void *arg)
+{
+	struct printer *pr = arg;
+
+	if (pr->have)
+		print_line(pr, block);
+	pr->addr = block;
+	pr->size = size;
+	pr->in_use = in_use;
+	pr->have = 1;
+	return 0;
+}
+
+void mmi_print_locked(struct mm_heap *h, int fd)
+{
+	struct printer pr = { .o = { .fd = fd } };
+	struct mm_stats st;
+
+	mmi_stats_locked(h, &st);
+	out_str(&pr.o, "libmm heap ");
+	out_hex(&pr.o, (uintptr_t)h);
+	out_str(&pr.o, ": ");
+	out_str(&pr.o, h->fit->name);
+	out_str(&pr.o, (h->flags & MMI_POOL_FLAG) ? ", caller's buffer" :
+		       (h->flags & MM_SOURCE_BRK) ? ", program break" : ", mmap");
+	out_str(&pr.o, ", ");
+	out_dec(&pr.o, st.regions);
+	out_str(&pr.o, " regions, ");
+	out_dec(&pr.o, st.mapped_blocks);
+	out_str(&pr.o, " mapped blocks\n");
+	mmi_walk_locked(h, print_visit, &pr);
+	if (pr.have)
+		print_line(&pr, NULL);
+	out_str(&pr.o, "in use: ");
+	out_dec(&pr.o, st.in_use_blocks);
+	out_str(&pr.o, " blocks, ");
+	out_dec(&pr.o, st.in_use_bytes);
+	out_str(&pr.o, " bytes; free: ");
+	out_dec(&pr.o, st.free_blocks);
+	out_str(&pr.o, " blocks, ");
+	out_dec(&pr.o, st.free_bytes);
+	out_str(&pr.o, " bytes; largest free ");
+	out_dec(&pr.o, st.largest_free);
+	out_str(&pr.o, "; from the OS ");
+	out_dec(&pr.o, st.os_bytes);
+	out_str(&pr.o, " bytes\n");
+	out_flush(&pr.o);
+}

@@ -1,0 +1,87 @@
+/*
+ * MM_FIT_FIRST, the teaching allocator's policy: one list of free blocks in
+ * address order, and the first block on it that fits.  Finding the place
+ * to insert is linear in the free blocks, as the policy's lowest-address
+ * promise requires; the physical neighbours above are tried first, since
+ * the next free block is usually close.
+ */
+#include "mm_internal.h"
+
+#define NEIGHBOURS_TRIED 16
+
+static void link_before(struct mm_heap *h, struct mmi_block *b, struct mmi_block *at,
+	struct mmi_block *prev)
+{
+	b->next_free = at;
+	b->prev_free = prev;
+	if (at)
+		at->prev_free = b;
+	if (prev)
+		prev->next_free = b;
+	else
+		h->addr_list = b;
+}
+
+static void first_insert(struct mm_heap *h, struct mmi_block *b)
+{
+	struct mmi_block *at = mmi_after(b), *prev = NULL;
+
+	/* a free block just above is b's successor in the list */
+	for (int i = 0; i < NEIGHBOURS_TRIED && mmi_bsize(at); i++, at = mmi_after(at))
+		if (at->head & MMI_FREE) {
+			link_before(h, b, at, at->prev_free);
+			return;
+		}
+	for (at = h->addr_list; at && at < b; at = at->next_free)
+		prev = at;
+	link_before(h, b, at, prev);
+}
+
+static void first_remove(struct mm_heap *h, struct mmi_block *b)
+{
+	struct mmi_block *prev = b->prev_free, *next = b->next_free;
+
+	if (next)
+		next->prev_free = prev;
+	if (prev)
+		prev->next_free = next;
+	else
+		h->addr_list = next;
+}
+
+static struct mmi_block *first_find(struct mm_heap *h, size_t bsize)
+{
+	struct mmi_block *b;
+
+	for (b = h->addr_list; b; b = b->next_free)
+		if (mmi_bsize(b) >= bsize)
+			return b;
+	return NULL;
+}
+
+static size_t first_largest(struct mm_heap *h)
+{
+	size_t most = 0;
+
+	for (struct mmi_block *b = h->addr_list; b; b = b->next_free)
+		if (mmi_bsize(b) > most)
+			most = mmi_bsize(b);
+	return most;
+}
+
+static int first_check(struct mm_heap *h, size_t nfree)
+{
+	struct mmi_block *b, *prev = NULL;
+	size_t seen = 0;
+
+	for (b = h->addr_list; b; prev = b, b = b->next_free)
+		if (++seen > nfree || !mmi_in_arenas(h, b, MMI_MIN_BLOCK) ||
+		    !(b->head & MMI_FREE) || b->prev_free != prev ||
+		    (prev && prev >= b))
+			return -1;
+	return seen == nfree && !h->fl_bitmap ? 0 : -1;
+}
+
+const struct mmi_fit mmi_fit_first = {
+	"first fit", first_insert, first_remove, first_find, first_check, first_largest,
+};

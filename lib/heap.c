@@ -1,0 +1,750 @@
+/*
+ * The heap engine: blocks in regions, split on allocation, merged on free.
+ *
+ * Block layout (every address and size a multiple of 16):
+ *
+ *   in use:  | head: size|flags | cookie | payload ...                    |
+ *   free:    | head: size|flags | prev   | next | ...          | size    |
+ *            ^ block            ^ +8     ^ +16 (payload)        ^ last 8 bytes
+ *
+ *   size     bytes from this header to the next block's header; >= 32
+ *   FREE     the block is free and in the heap's free index
+ *   PREV_FREE the block below is free, so its size sits just below our head
+ *   LARGE    the block is alone in a mapping of its own (large.c)
+ *   cookie   block address ^ heap->cookie_key: tells a block start that this
+ *            heap handed out from anything else a caller may pass in
+ *
+ * A region (mm_internal.h) holds a region header, then blocks from
+ * region->first, then an end marker: a 16-byte header of size 0 that is
+ * never free.  Invariants, all checked by mmi_check_locked() in debug.c:
+ *
+ *   1. The blocks of a region tile [first, end marker) exactly.
+ *   2. No two neighbouring blocks are both free: free merges at once.
+ *   3. A block's PREV_FREE flag equals its lower neighbour's FREE flag (the
+ *      first block of a region has it clear).
+ *   4. A free block ends with a copy of its size.
+ *   5. An in-use block holds its cookie.
+ *   6. The free index holds exactly the free blocks, each once, in the list
+ *      its policy puts it in (fit_*.c).
+ *   7. The counters (in use, free, blocks) agree with the blocks.
+ *
+ * Allocation takes the low end of a free block and gives the rest back to
+ * the index when it can hold a block of its own; an aligned request first
+ * cuts a free block below the aligned address.  Everything that changes
+ * blocks runs under the heap's lock (none for MM_HEAP_NOLOCK heaps).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "mm_internal.h"
+
+static size_t round_up(size_t n, size_t to)
+{
+	return (n + to - 1) & ~(to - 1);
+}
+
+/* The block size serving a request of n bytes (n below MMI_BSIZE_MAX). */
+static size_t request_bsize(size_t n)
+{
+	if (n <= MMI_MIN_BLOCK - MMI_HDR)
+		return MMI_MIN_BLOCK;
+	return round_up(n + MMI_HDR, MMI_ALIGN);
+}
+
+static int is_pool(const struct mm_heap *h)
+{
+	return (h->flags & MMI_POOL_FLAG) != 0;
+}
+
+static int goes_large(const struct mm_heap *h, size_t bsize)
+{
+	return h->mmap_threshold && bsize >= h->mmap_threshold && !is_pool(h);
+}
+
+/* --- The free index, with the counters kept beside it --------------------- */
+
+static void index_insert(struct mm_heap *h, struct mmi_block *b)
+{
+	h->st.free_blocks++;
+	h->st.free_bytes += mmi_bsize(b) - MMI_HDR;
+	h->fit->insert(h, b);
+}
+
+static void index_remove(struct mm_heap *h, struct mmi_block *b)
+{
+	h->st.free_blocks--;
+	h->st.free_bytes -= mmi_bsize(b) - MMI_HDR;
+	h->fit->remove(h, b);
+}
+
+static void set_used(struct mm_heap *h, struct mmi_block *b, size_t size, size_t flags)
+{
+	b->head = size | flags;
+	b->cookie = (uintptr_t)b ^ h->cookie_key;
+}
+
+/*
+ * A header swallowed by a merge keeps a mark, so that freeing it again is
+ * reported as the double free it is (mmi_bad_block) and never taken for a
+ * live block.
+ */
+static void mark_merged(struct mm_heap *h, struct mmi_block *b)
+{
+	b->head |= MMI_FREE;
+	b->cookie = mmi_merged_cookie(h, b);
+}
+
+/*
+ * Turn the used-or-detached block b into a free one, merging it with free
+ * neighbours, and put the result in the index.  Returns the merged block.
+ */
+static struct mmi_block *release(struct mm_heap *h, struct mmi_block *b)
+{
+	size_t size = mmi_bsize(b);
+	struct mmi_block *next = mmi_after(b);
+
+	if (next->head & MMI_FREE) {
+		index_remove(h, next);
+		size += mmi_bsize(next);
+		mark_merged(h, next);
+	}
+	if (b->head & MMI_PREV_FREE) {
+		struct mmi_block *prev = mmi_before(b);
+		index_remove(h, prev);
+		size += mmi_bsize(prev);
+		mark_merged(h, b);
+		b = prev;
+	}
+	b->head = size | MMI_FREE;
+	mmi_set_footer(b);
+	mmi_after(b)->head |= MMI_PREV_FREE;
+	index_insert(h, b);
+	return b;
+}
+
+/*
+ * Make the free block b (already out of the index) an in-use block of bsize
+ * bytes; a remainder that can hold a block goes back to the index.
+ */
+static void take(struct mm_heap *h, struct mmi_block *b, size_t bsize)
+{
+	size_t size = mmi_bsize(b);
+	size_t prev_flag = b->head & MMI_PREV_FREE;
+
+	if (size - bsize >= MMI_MIN_BLOCK) {
+		struct mmi_block *rest = (struct mmi_block *)((char *)b + bsize);
+		rest->head = (size - bsize) | MMI_FREE;
+		mmi_set_footer(rest);
+		mmi_after(rest)->head |= MMI_PREV_FREE;
+		index_insert(h, rest);
+		size = bsize;
+	} else {
+		((struct mmi_block *)((char *)b + size))->head &= ~(size_t)MMI_PREV_FREE;
+	}
+	set_used(h, b, size, prev_flag);
+}
+
+/* Cut the in-use block b down to bsize bytes, freeing the tail if it can
+ * hold a block.  Returns the freed (merged) tail or NULL. */
+static struct mmi_block *shrink_used(struct mm_heap *h, struct mmi_block *b, size_t bsize)
+{
+	size_t size = mmi_bsize(b);
+	struct mmi_block *tail;
+
+	if (size - bsize < MMI_MIN_BLOCK)
+		return NULL;
+	tail = (struct mmi_block *)((char *)b + bsize);
+	tail->head = size - bsize;
+	b->head = bsize | (b->head & MMI_FLAGS);
+	return release(h, tail);
+}
+
+/* --- Regions ------------------------------------------------------------- */
+
+static void link_arena(struct mm_heap *h, struct mmi_region *r)
+{
+	struct mmi_region **at = &h->arenas, *prev = NULL;
+
+	while (*at && (*at)->start < r->start) {
+		prev = *at;
+		at = &(*at)->next;
+	}
+	r->next = *at;
+	r->prev = prev;
+	if (*at)
+		(*at)->prev = r;
+	*at = r;
+}
+
+static void unlink_region(struct mmi_region **list, struct mmi_region *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		*list = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+}
+
+static void write_end_marker(struct mm_heap *h, struct mmi_region *r, size_t flags)
+{
+	set_used(h, mmi_end_marker(r), 0, flags);
+}
+
+/* Lay out [start, start+len) as a region holding one free block. */
+static struct mmi_region *new_arena(struct mm_heap *h, uintptr_t start, size_t len,
+	unsigned kind)
+{
+	struct mmi_region *r = (struct mmi_region *)start;
+	struct mmi_block *b;
+
+	memset(r, 0, sizeof *r);
+	r->start = start;
+	r->end = start + len;
+	r->heap = h;
+	r->kind = kind;
+	r->first = (struct mmi_block *)(start + MMI_REGION_HDR);
+	b = r->first;
+	b->head = (len - MMI_REGION_HDR - MMI_HDR) | MMI_FREE;
+	mmi_set_footer(b);
+	write_end_marker(h, r, MMI_PREV_FREE);
+	link_arena(h, r);
+	h->st.regions++;
+	mmi_count_os(h, (long)len);
+	if (kind != MMI_REGION_POOL)
+		mmi_registry_add(r);
+	index_insert(h, b);
+	return r;
+}
+
+/* Give the wholly free region r back to the OS. */
+static void drop_arena(struct mm_heap *h, struct mmi_region *r)
+{
+	size_t len = r->end - r->start;
+
+	index_remove(h, r->first);
+	unlink_region(&h->arenas, r);
+	h->st.regions--;
+	mmi_count_os(h, -(long)len);
+	mmi_registry_remove(r);
+	if (r->kind == MMI_REGION_MMAP) {
+		mmi_os_unmap((void *)r->start, len);
+	} else if (!mmi_brk_shrink(r->end, len)) {
+		/* Someone moved the break past us: the span stays ours in
+		 * name only; at least its pages go back. */
+		mmi_os_discard(r->start, r->end);
+	}
+}
+
+static int wholly_free(struct mmi_region *r)
+{
+	return (r->first->head & MMI_FREE) && mmi_after(r->first) == mmi_end_marker(r);
+}
+
+static struct mmi_region *last_brk_arena(struct mm_heap *h)
+{
+	struct mmi_region *r, *last = NULL;
+
+	for (r = h->arenas; r; r = r->next)
+		if (r->kind == MMI_REGION_BRK)
+			last = r;
+	return last;
+}
+
+/* Extend the heap from the program break; 0 on success. */
+static int grow_brk(struct mm_heap *h, size_t len)
+{
+	struct mmi_region *last = last_brk_arena(h);
+	int contiguous = 0;
+	uintptr_t base = mmi_brk_extend(last ? last->end : 0, len, &contiguous);
+
+	if (!base)
+		return -1;
+	if (last && contiguous) {
+		/* The old end marker becomes the header of the new span. */
+		struct mmi_block *b = mmi_end_marker(last);
+		size_t flags = b->head & MMI_PREV_FREE;
+		uintptr_t old_start = last->start;
+
+		last->end += len;
+		mmi_registry_move(last, old_start);
+		write_end_marker(h, last, 0);
+		b->head = len | flags;
+		release(h, b);
+		mmi_count_os(h, (long)len);
+		return 0;
+	}
+	new_arena(h, base, len, MMI_REGION_BRK);
+	return 0;
+}
+
+/* Add at least enough memory for a block of bsize bytes; 0 on success. */
+static int grow(struct mm_heap *h, size_t bsize)
+{
+	size_t page = mmi_page_size();
+	size_t need = round_up(bsize + MMI_REGION_HDR + MMI_HDR, page);
+	size_t len = need > h->grow_size ? need : round_up(h->grow_size, page);
+	void *m;
+
+	if (is_pool(h))
+		return -1;
+	if ((h->flags & MM_SOURCE_BRK) && grow_brk(h, len) == 0)
+		return 0;
+	m = mmi_os_map(len);
+	if (!m && len > need) {
+		len = need;
+		m = mmi_os_map(len);
+	}
+	if (!m)
+		return -1;
+	new_arena(h, (uintptr_t)m, len, MMI_REGION_MMAP);
+	if (h->grow_size < MMI_GROW_MAX)
+		h->grow_size *= 2;
+	return 0;
+}
+
+static struct mmi_block *find_or_grow(struct mm_heap *h, size_t bsize)
+{
+	struct mmi_block *b = h->fit->find(h, bsize);
+
+	if (!b && grow(h, bsize) == 0)
+		b = h->fit->find(h, bsize);
+	return b;
+}
+
+/*
+ * Give back part of the free block b, the last of brk region r, by lowering
+ * the break; keep pad bytes.  The whole region goes when nothing is kept.
+ * 1 if the break went down.
+ */
+static int brk_trim(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b, size_t pad)
+{
+	uintptr_t keep_end;
+	size_t cut;
+
+	if (b == r->first && pad == 0) {
+		if (mmi_brk_shrink(r->end, 0) == 0)
+			return 0;	/* the break is not ours to lower */
+		drop_arena(h, r);
+		return 1;
+	}
+	keep_end = round_up((uintptr_t)b + MMI_MIN_BLOCK + MMI_HDR + pad, mmi_page_size());
+	if (keep_end >= r->end)
+		return 0;
+	cut = r->end - keep_end;
+	if (!mmi_brk_shrink(r->end, cut))
+		return 0;
+	index_remove(h, b);
+	{
+		uintptr_t old_start = r->start;
+		r->end = keep_end;
+		mmi_registry_move(r, old_start);
+	}
+	b->head = (keep_end - MMI_HDR - (uintptr_t)b) | MMI_FREE;
+	mmi_set_footer(b);
+	write_end_marker(h, r, MMI_PREV_FREE);
+	index_insert(h, b);
+	mmi_count_os(h, -(long)cut);
+	return 1;
+}
+
+/* Return the pages inside the free block b that no header or link uses. */
+static void discard_free(struct mmi_block *b)
+{
+	uintptr_t lo = (uintptr_t)b + MMI_HDR + 2 * sizeof(void *);
+	uintptr_t hi = (uintptr_t)mmi_after(b) - sizeof(size_t);
+
+	mmi_os_discard(lo, hi);
+}
+
+static int other_idle_arena(struct mm_heap *h, struct mmi_region *r)
+{
+	struct mmi_region *q;
+
+	for (q = h->arenas; q; q = q->next)
+		if (q != r && q->kind == MMI_REGION_MMAP && wholly_free(q))
+			return 1;
+	return 0;
+}
+
+/*
+ * After freeing freed_len bytes that merged into the free block b of r:
+ * a wholly free mapping goes back (but one small one is kept, so that a
+ * program allocating and freeing one block makes no system call), a
+ * large free top of the break lowers it, and a large freed span gives its
+ * pages back.
+ */
+static void after_release(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b,
+	size_t freed_len)
+{
+	if (r->kind == MMI_REGION_POOL)
+		return;
+	if (r->kind == MMI_REGION_MMAP && wholly_free(r) &&
+	    (r->end - r->start > MMI_IDLE_KEEP_MAX || other_idle_arena(h, r))) {
+		drop_arena(h, r);
+		return;
+	}
+	if (r->kind == MMI_REGION_BRK && mmi_after(b) == mmi_end_marker(r) &&
+	    mmi_bsize(b) >= h->trim_threshold && brk_trim(h, r, b, 0))
+		return;
+	if (freed_len >= 64 * 1024 && mmi_bsize(b) >= h->trim_threshold)
+		discard_free(b);
+}
+
+/* --- Finding and checking a caller's block --------------------------------- */
+
+/*
+ * The region holding block p.  With h given, p must belong to h; with h
+ * NULL, to any heap that takes memory from the OS.  Dies on anything else.
+ */
+static struct mmi_region *resolve(struct mm_heap *h, const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct mmi_region *r;
+
+	if (a & (MMI_ALIGN - 1)) {
+		int inside = mmi_registry_find(a) ||
+			     (h && is_pool(h) && a > h->arenas->start && a < h->arenas->end);
+		mmi_fatal(inside ? "pointer into the middle of a block" : "invalid pointer", p);
+	}
+	if (h && is_pool(h)) {
+		r = h->arenas;
+		if (a >= (uintptr_t)r->first + MMI_HDR && a < r->end)
+			return r;
+	}
+	r = mmi_registry_find(a);
+	if (r) {
+		if (h && r->heap != h)
+			mmi_fatal("pointer from another heap", p);
+		return r;
+	}
+	if (mmi_large_was_freed(p))
+		mmi_fatal("double free", p);
+	mmi_fatal("invalid pointer", p);
+}
+
+/* The in-use block at p in arena r, or death with the reason. */
+static struct mmi_block *used_block(struct mm_heap *h, struct mmi_region *r, const void *p)
+{
+	struct mmi_block *b = mmi_block_of(p);
+	uintptr_t a = (uintptr_t)b;
+
+	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r) ||
+	    (b->head & (MMI_FREE | MMI_LARGE)) || b->cookie != (a ^ h->cookie_key) ||
+	    mmi_bsize(b) < MMI_MIN_BLOCK ||
+	    mmi_bsize(b) > (uintptr_t)mmi_end_marker(r) - a)
+		mmi_bad_block(h, r, p);
+	return b;
+}
+
+/* --- Allocation ------------------------------------------------------------ */
+
+void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
+{
+	memset(h, 0, MMI_HEAP_BYTES(fl_count));
+	h->magic = MMI_HEAP_MAGIC ^ (uintptr_t)h;
+	h->cookie_key = mmi_secret() ^ ((uintptr_t)h * (uintptr_t)0x9e3779b97f4a7c15ull);
+	if (!(flags & (MM_FIT_FIRST | MM_FIT_BEST)))
+		flags |= MM_FIT_GOOD;
+	if (!(flags & MM_SOURCE_BRK))
+		flags |= MM_SOURCE_MMAP;
+	h->flags = flags;
+	h->fl_count = fl_count;
+	h->fit = (flags & MM_FIT_FIRST) ? &mmi_fit_first :
+		 (flags & MM_FIT_BEST) ? &mmi_fit_best : &mmi_fit_good;
+	if (!(flags & MM_HEAP_NOLOCK))
+		pthread_mutex_init(&h->lock, NULL);
+	h->mmap_threshold = MMI_DEFAULT_MMAP_THRESHOLD;
+	h->trim_threshold = MMI_DEFAULT_TRIM_THRESHOLD;
+	h->grow_size = MMI_GROW_MIN;
+}
+
+int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi)
+{
+	if (hi <= lo || hi - lo < MMI_REGION_HDR + MMI_MIN_BLOCK + MMI_HDR)
+		return -1;
+	h->flags |= MMI_POOL_FLAG;
+	h->mmap_threshold = 0;
+	new_arena(h, lo, hi - lo, MMI_REGION_POOL);
+	return 0;
+}
+
+/* *fresh is set when the block comes straight from the kernel, zeroed. */
+static void *alloc(struct mm_heap *h, size_t size, int *fresh)
+{
+	struct mmi_block *b;
+	size_t bsize;
+
+	if (size >= MMI_BSIZE_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	bsize = request_bsize(size);
+	if (goes_large(h, bsize)) {
+		*fresh = 1;
+		return mmi_large_alloc(h, size, MMI_ALIGN);
+	}
+	*fresh = 0;
+	mmi_lock(h);
+	b = find_or_grow(h, bsize);
+	if (b) {
+		index_remove(h, b);
+		take(h, b, bsize);
+		mmi_count_use(h, (long)(mmi_bsize(b) - MMI_HDR), 1);
+		h->st.alloc_count++;
+	}
+	mmi_unlock(h);
+	if (!b) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return mmi_payload(b);
+}
+
+void *mmi_alloc(struct mm_heap *h, size_t size)
+{
+	int fresh;
+
+	return alloc(h, size, &fresh);
+}
+
+void *mmi_calloc(struct mm_heap *h, size_t nmemb, size_t size)
+{
+	size_t total;
+	int fresh;
+	void *p;
+
+	if (__builtin_mul_overflow(nmemb, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = alloc(h, total, &fresh);
+	if (p && !fresh)
+		memset(p, 0, total);
+	return p;
+}
+
+/* Cut a free block below the first address in b aligned to align, leaving
+ * room for a whole free block there; returns the block that starts at it. */
+static struct mmi_block *carve_aligned(struct mm_heap *h, struct mmi_block *b, size_t align)
+{
+	uintptr_t pay = (uintptr_t)mmi_payload(b);
+	uintptr_t at = (pay + align - 1) & ~(uintptr_t)(align - 1);
+	struct mmi_block *nb;
+	size_t gap;
+
+	if (at == pay)
+		return b;
+	if (at - pay < MMI_MIN_BLOCK)
+		at += align;
+	gap = at - pay;
+	nb = mmi_block_of((void *)at);
+	nb->head = (mmi_bsize(b) - gap) | MMI_PREV_FREE;
+	b->head = gap | MMI_FREE;
+	mmi_set_footer(b);
+	index_insert(h, b);
+	return nb;
+}
+
+void *mmi_aligned(struct mm_heap *h, size_t align, size_t size)
+{
+	struct mmi_block *b;
+	size_t bsize;
+
+	if (align <= MMI_ALIGN)
+		return mmi_alloc(h, size);
+	if (size >= MMI_BSIZE_MAX || align >= MMI_BSIZE_MAX / 2) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	bsize = request_bsize(size);
+	if (goes_large(h, bsize + align))
+		return mmi_large_alloc(h, size, align);
+	mmi_lock(h);
+	b = find_or_grow(h, bsize + align + MMI_MIN_BLOCK);
+	if (b) {
+		index_remove(h, b);
+		b = carve_aligned(h, b, align);
+		take(h, b, bsize);
+		mmi_count_use(h, (long)(mmi_bsize(b) - MMI_HDR), 1);
+		h->st.alloc_count++;
+	}
+	mmi_unlock(h);
+	if (!b) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return mmi_payload(b);
+}
+
+void mmi_free(struct mm_heap *h, void *p)
+{
+	struct mmi_region *r = resolve(h, p);
+	struct mmi_block *b;
+	size_t size;
+
+	h = r->heap;
+	if (r->kind == MMI_REGION_LARGE) {
+		mmi_large_free(h, r, p);
+		return;
+	}
+	mmi_lock(h);
+	b = used_block(h, r, p);
+	size = mmi_bsize(b);
+	mmi_count_use(h, -(long)(size - MMI_HDR), -1);
+	h->st.free_count++;
+	b = release(h, b);
+	after_release(h, r, b, size);
+	mmi_unlock(h);
+}
+
+void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
+{
+	struct mmi_region *r;
+	struct mmi_block *b, *next;
+	size_t bsize, have;
+	void *q;
+
+	if (!p)
+		return mmi_alloc(h ? h : mmi_default_heap(), size);
+	if (size == 0) {
+		mmi_free(h, p);
+		return NULL;
+	}
+	r = resolve(h, p);
+	h = r->heap;
+	if (r->kind == MMI_REGION_LARGE)
+		return mmi_large_realloc(h, r, p, size);
+	mmi_lock(h);
+	b = used_block(h, r, p);
+	have = mmi_bsize(b);
+	if (size >= MMI_BSIZE_MAX) {
+		mmi_unlock(h);
+		errno = ENOMEM;
+		return NULL;
+	}
+	bsize = request_bsize(size);
+	if (bsize <= have) {
+		struct mmi_block *tail = shrink_used(h, b, bsize);
+		if (tail) {
+			mmi_count_use(h, -(long)(have - bsize), 0);
+			after_release(h, r, tail, have - bsize);
+		}
+		mmi_unlock(h);
+		return p;
+	}
+	next = mmi_after(b);
+	if (!goes_large(h, bsize) && (next->head & MMI_FREE) &&
+	    have + mmi_bsize(next) >= bsize) {
+		/* grow into the free block above */
+		index_remove(h, next);
+		b->head += mmi_bsize(next);
+		mmi_after(b)->head &= ~(size_t)MMI_PREV_FREE;
+		shrink_used(h, b, bsize);
+		mmi_count_use(h, (long)(mmi_bsize(b) - have), 0);
+		mmi_unlock(h);
+		return p;
+	}
+	mmi_unlock(h);
+	q = mmi_alloc(h, size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, have - MMI_HDR);
+	mmi_free(h, p);
+	return q;
+}
+
+size_t mmi_usable(struct mm_heap *h, const void *p)
+{
+	struct mmi_region *r = resolve(h, p);
+	struct mmi_block *b;
+	size_t n;
+
+	h = r->heap;
+	if (r->kind == MMI_REGION_LARGE) {
+		mmi_large_validate(r, p);
+		return mmi_bsize(mmi_block_of(p)) - MMI_HDR;
+	}
+	mmi_lock(h);
+	b = used_block(h, r, p);
+	n = mmi_bsize(b) - MMI_HDR;
+	mmi_unlock(h);
+	return n;
+}
+
+/* --- Giving memory back ---------------------------------------------------- */
+
+/* Release what is free in h, keeping *pad bytes of it; 1 if anything went. */
+int mmi_trim_locked(struct mm_heap *h, size_t *pad)
+{
+	struct mmi_region *r, *next;
+	int released = 0;
+
+	if (is_pool(h))
+		return 0;
+	for (r = h->arenas; r; r = next) {
+		struct mmi_block *b, *end = mmi_end_marker(r);
+		size_t len = r->end - r->start;
+
+		next = r->next;
+		if (wholly_free(r)) {
+			if (*pad >= len) {
+				*pad -= len;
+				discard_free(r->first);
+				continue;
+			}
+			if (r->kind == MMI_REGION_MMAP ||
+			    brk_trim(h, r, r->first, 0)) {
+				if (r->kind == MMI_REGION_MMAP)
+					drop_arena(h, r);
+				released = 1;
+				continue;
+			}
+		}
+		for (b = r->first; b < end; b = mmi_after(b)) {
+			if (!(b->head & MMI_FREE))
+				continue;
+			if (r->kind == MMI_REGION_BRK && mmi_after(b) == end &&
+			    brk_trim(h, r, b, *pad)) {
+				*pad = 0;
+				released = 1;
+				break;
+			}
+			if (mmi_bsize(b) >= 2 * mmi_page_size() + MMI_MIN_BLOCK) {
+				discard_free(b);
+				released = 1;
+			}
+		}
+	}
+	return released;
+}
+
+/* Everything goes back at once (mm_heap_destroy). */
+void mmi_release_all(struct mm_heap *h)
+{
+	struct mmi_region *r, *next;
+
+	for (r = h->larges; r; r = next) {
+		next = r->next;
+		mmi_registry_remove(r);
+		mmi_os_unmap((void *)r->start, r->end - r->start);
+	}
+	h->larges = NULL;
+	/* from the top down, so brk spans can lower the break in turn */
+	for (r = h->arenas; r && r->next; r = r->next)
+		;
+	for (; r; r = next) {
+		size_t len = r->end - r->start;
+
+		next = r->prev;
+		if (r->kind == MMI_REGION_POOL)
+			continue;
+		mmi_registry_remove(r);
+		if (r->kind == MMI_REGION_MMAP)
+			mmi_os_unmap((void *)r->start, len);
+		else if (!mmi_brk_shrink(r->end, len))
+			mmi_os_discard(r->start, r->end);
+	}
+	h->arenas = NULL;
+	memset(&h->st, 0, sizeof h->st);
+}

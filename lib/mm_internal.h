@@ -1,0 +1,260 @@
+/*
+ * libmm internals shared by the files of lib/.  Nothing here is installed.
+ *
+ * Every function and object declared here is hidden (the library is built
+ * with -fvisibility=hidden and a version script), and every name carries the
+ * prefix mmi_ so that it can never be taken for, or interposed as, a public
+ * mm_* symbol.  The block layout and its invariants are written down at the
+ * top of heap.c; mmi_heap_check() in debug.c verifies each of them.
+ */
+#ifndef LIBMM_INTERNAL_H
+#define LIBMM_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libmm.h"
+
+#define MMI_HIDDEN __attribute__((visibility("hidden")))
+#define MMI_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MMI_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* --- Blocks -------------------------------------------------------------- */
+
+#define MMI_ALIGN 16u		/* alignof(max_align_t) on every target we build */
+#define MMI_HDR 16u		/* bytes before every payload */
+#define MMI_MIN_BLOCK 32u	/* header + two free-list links */
+
+/* Flag bits in the low four bits of block.head (sizes are multiples of 16). */
+#define MMI_FREE 0x1u		/* this block is free */
+#define MMI_PREV_FREE 0x2u	/* the block just below is free: its size is in our word -1 */
+#define MMI_LARGE 0x4u		/* this block has a mapping of its own */
+#define MMI_FLAGS 0xfu
+
+struct mmi_block {
+	size_t head;		/* size | flags */
+	union {
+		uintptr_t cookie;		/* in use: address ^ heap key */
+		struct mmi_block *prev_free;	/* free: the index's links */
+	};
+	struct mmi_block *next_free;	/* free blocks only: first payload word */
+};
+
+static inline size_t mmi_bsize(const struct mmi_block *b)
+{
+	return b->head & ~(size_t)MMI_FLAGS;
+}
+static inline struct mmi_block *mmi_after(struct mmi_block *b)
+{
+	return (struct mmi_block *)((char *)b + mmi_bsize(b));
+}
+static inline void *mmi_payload(struct mmi_block *b)
+{
+	return (char *)b + MMI_HDR;
+}
+static inline struct mmi_block *mmi_block_of(const void *p)
+{
+	return (struct mmi_block *)((uintptr_t)p - MMI_HDR);
+}
+/* Free blocks end with a copy of their size, read through the next block. */
+static inline void mmi_set_footer(struct mmi_block *b)
+{
+	((size_t *)mmi_after(b))[-1] = mmi_bsize(b);
+}
+static inline struct mmi_block *mmi_before(struct mmi_block *b)
+{
+	return (struct mmi_block *)((char *)b - ((size_t *)b)[-1]);
+}
+
+/* What a header holds once a merge has swallowed it (heap.c). */
+#define MMI_MERGED_TAG ((uintptr_t)0x6d657267656421ull)
+#define mmi_merged_cookie(h, b) ((uintptr_t)(b) ^ (h)->cookie_key ^ MMI_MERGED_TAG)
+
+/* --- Regions: spans of memory a heap carves blocks from ----------------- */
+
+enum mmi_region_kind {
+	MMI_REGION_MMAP = 1,	/* an anonymous mapping of blocks */
+	MMI_REGION_BRK,		/* a span of the program break */
+	MMI_REGION_POOL,	/* the caller's buffer */
+	MMI_REGION_LARGE,	/* a mapping holding exactly one block */
+};
+
+/* Lives at the start of its span.  [start, end) is all of the span; blocks
+ * run from first up to the end marker (a 16-byte header of size 0) at
+ * end - 16, except for a large region, whose only block reaches end. */
+struct mmi_region {
+	uintptr_t start, end;
+	struct mm_heap *heap;
+	struct mmi_region *next, *prev;	/* the heap's arenas or larges */
+	struct mmi_block *first;
+	unsigned kind;
+	unsigned pad_;
+};
+#define MMI_REGION_HDR 64u
+
+static inline struct mmi_block *mmi_end_marker(const struct mmi_region *r)
+{
+	return (struct mmi_block *)(r->end - MMI_HDR);
+}
+
+/* --- Fit policies: the free-block index ---------------------------------- */
+
+struct mmi_fit {
+	const char *name;
+	void (*insert)(struct mm_heap *h, struct mmi_block *b);
+	void (*remove)(struct mm_heap *h, struct mmi_block *b);
+	/* a free block of at least bsize bytes, still in the index, or NULL */
+	struct mmi_block *(*find)(struct mm_heap *h, size_t bsize);
+	/* 0 when the index holds exactly nfree well-formed free blocks */
+	int (*check)(struct mm_heap *h, size_t nfree);
+	size_t (*largest)(struct mm_heap *h);
+};
+
+MMI_HIDDEN extern const struct mmi_fit mmi_fit_good, mmi_fit_best, mmi_fit_first;
+
+/* Segregated index: first level by power of two, 16 lists per level. */
+#define MMI_SL_LOG2 4
+#define MMI_SL_COUNT (1u << MMI_SL_LOG2)
+#define MMI_FL_MAX 41		/* block sizes below 2^47 */
+#define MMI_BSIZE_MAX ((size_t)1 << 46)
+
+MMI_HIDDEN unsigned mmi_fl_count_for(size_t span);
+
+/* --- Heaps --------------------------------------------------------------- */
+
+struct mmi_counters {
+	size_t os_bytes, peak_os_bytes;
+	size_t in_use_bytes, peak_in_use_bytes;
+	size_t free_bytes;
+	size_t in_use_blocks, free_blocks;
+	size_t mapped_blocks, mapped_bytes;
+	size_t regions;
+	size_t alloc_count, free_count;
+};
+
+struct mm_heap {
+	uintptr_t magic;	/* MMI_HEAP_MAGIC ^ its own address */
+	uintptr_t cookie_key;	/* in-use block b holds b ^ cookie_key */
+	unsigned flags;		/* normalised: one fit, one source */
+	unsigned fl_count;	/* first-level lists this heap has */
+	const struct mmi_fit *fit;
+	pthread_mutex_t lock;
+	struct mmi_region *arenas;	/* in address order */
+	struct mmi_region *larges;
+	size_t mmap_threshold, trim_threshold, grow_size;
+	size_t self_bytes;		/* mapping holding this struct, 0 if none */
+	struct mm_heap *next_heap, *prev_heap;	/* all heaps, for fork and trim */
+	struct mmi_counters st;
+	/* free index: first fit keeps an address-ordered list, the others
+	 * two levels of segregated lists with their bitmaps */
+	struct mmi_block *addr_list;
+	uint64_t fl_bitmap;
+	uint32_t sl_bitmap[MMI_FL_MAX];
+	struct mmi_block *heads[];	/* fl_count * MMI_SL_COUNT */
+};
+
+/* internal heap flag, beside the public MM_* ones: lives in a caller's buffer */
+#define MMI_POOL_FLAG 0x10000u
+
+#define MMI_HEAP_MAGIC ((uintptr_t)0x6c69626d6d686570ull)
+#define MMI_HEAP_BYTES(fl) (sizeof(struct mm_heap) + \
+	(size_t)(fl) * MMI_SL_COUNT * sizeof(struct mmi_block *))
+
+#define MMI_DEFAULT_MMAP_THRESHOLD ((size_t)128 * 1024)
+#define MMI_DEFAULT_TRIM_THRESHOLD ((size_t)128 * 1024)
+#define MMI_GROW_MIN ((size_t)256 * 1024)
+#define MMI_GROW_MAX ((size_t)32 * 1024 * 1024)
+#define MMI_IDLE_KEEP_MAX ((size_t)1024 * 1024)	/* largest wholly free mapping kept */
+
+static inline int mmi_is_pool(const struct mm_heap *h)
+{
+	return h->arenas && h->arenas->kind == MMI_REGION_POOL;
+}
+static inline void mmi_lock(struct mm_heap *h)
+{
+	if (!(h->flags & MM_HEAP_NOLOCK))
+		pthread_mutex_lock(&h->lock);
+}
+static inline void mmi_unlock(struct mm_heap *h)
+{
+	if (!(h->flags & MM_HEAP_NOLOCK))
+		pthread_mutex_unlock(&h->lock);
+}
+
+/* heap.c: the engine.  *_locked functions expect the heap lock held. */
+MMI_HIDDEN void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count);
+MMI_HIDDEN void *mmi_alloc(struct mm_heap *h, size_t size);
+MMI_HIDDEN void *mmi_calloc(struct mm_heap *h, size_t nmemb, size_t size);
+MMI_HIDDEN void *mmi_aligned(struct mm_heap *h, size_t align, size_t size);
+MMI_HIDDEN void *mmi_realloc(struct mm_heap *h, void *p, size_t size);
+MMI_HIDDEN void mmi_free(struct mm_heap *h, void *p);
+MMI_HIDDEN size_t mmi_usable(struct mm_heap *h, const void *p);
+MMI_HIDDEN int mmi_trim_locked(struct mm_heap *h, size_t *pad);
+MMI_HIDDEN void mmi_release_all(struct mm_heap *h);
+MMI_HIDDEN int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi);
+
+/* large.c: blocks with a mapping of their own */
+MMI_HIDDEN void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align);
+MMI_HIDDEN void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p);
+MMI_HIDDEN void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r,
+	void *p, size_t size);
+MMI_HIDDEN void mmi_large_validate(struct mmi_region *r, const void *p);
+MMI_HIDDEN void mmi_large_note_freed(const void *p);
+MMI_HIDDEN int mmi_large_was_freed(const void *p);
+
+/* source.c: memory from the OS */
+MMI_HIDDEN size_t mmi_page_size(void);
+MMI_HIDDEN void *mmi_os_map(size_t len);
+MMI_HIDDEN void mmi_os_unmap(void *p, size_t len);
+MMI_HIDDEN void mmi_os_discard(uintptr_t lo, uintptr_t hi);
+MMI_HIDDEN uintptr_t mmi_brk_extend(uintptr_t expect_end, size_t len, int *contiguous);
+MMI_HIDDEN int mmi_brk_shrink(uintptr_t end, size_t len);
+MMI_HIDDEN void mmi_brk_lock(void);
+MMI_HIDDEN void mmi_brk_unlock(void);
+
+/* registry.c: which OS region holds an address (pools are not listed) */
+MMI_HIDDEN void mmi_registry_add(struct mmi_region *r);
+MMI_HIDDEN void mmi_registry_remove(struct mmi_region *r);
+MMI_HIDDEN void mmi_registry_move(struct mmi_region *r, uintptr_t old_start);
+MMI_HIDDEN struct mmi_region *mmi_registry_find(uintptr_t addr);
+MMI_HIDDEN void mmi_registry_lock(void);
+MMI_HIDDEN void mmi_registry_unlock(void);
+
+/* init.c: the default heap, the list of heaps, fork handlers */
+MMI_HIDDEN struct mm_heap *mmi_default_heap(void);
+MMI_HIDDEN uintptr_t mmi_secret(void);
+MMI_HIDDEN void mmi_heaps_add(struct mm_heap *h);
+MMI_HIDDEN void mmi_heaps_remove(struct mm_heap *h);
+MMI_HIDDEN void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi);
+MMI_HIDDEN void mmi_heaps_lock(void);
+MMI_HIDDEN void mmi_heaps_unlock(void);
+MMI_HIDDEN struct mm_heap *mmi_heaps_first(void);
+
+/* debug.c: fatal errors, walk, check, print */
+MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
+MMI_HIDDEN _Noreturn void mmi_bad_block(struct mm_heap *h, struct mmi_region *r,
+	const void *p);
+MMI_HIDDEN int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg);
+MMI_HIDDEN int mmi_check_locked(struct mm_heap *h);
+MMI_HIDDEN void mmi_print_locked(struct mm_heap *h, int fd);
+MMI_HIDDEN int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len);
+
+/* stats.c */
+MMI_HIDDEN void mmi_stats_locked(struct mm_heap *h, struct mm_stats *out);
+
+static inline void mmi_count_os(struct mm_heap *h, long delta)
+{
+	h->st.os_bytes += (size_t)delta;
+	if (h->st.os_bytes > h->st.peak_os_bytes)
+		h->st.peak_os_bytes = h->st.os_bytes;
+}
+static inline void mmi_count_use(struct mm_heap *h, long bytes, long blocks)
+{
+	h->st.in_use_bytes += (size_t)bytes;
+	h->st.in_use_blocks += (size_t)blocks;
+	if (h->st.in_use_bytes > h->st.peak_in_use_bytes)
+		h->st.peak_in_use_bytes = h->st.in_use_bytes;
+}
+
+#endif
