@@ -1,0 +1,739 @@
+/*
+ * check_misuse: misuse is detected, named on one line of stderr, and ends
+ * the process with abort() -- never silent corruption.
+ *
+ * Two layers:
+ *  - "abort": Check's own signal tests (tcase_add_test_raise_signal with
+ *    SIGABRT).  They need Check to fork, so they are only added when it does
+ *    (not under CK_FORK=no, e.g. valgrind runs).
+ *  - "message": each misuse runs in a child this file forks itself, with
+ *    stderr on a pipe; the parent asserts death by SIGABRT and exactly one
+ *    line "libmm: fatal: <fault> 0x<hex address>\n", nothing else.  These
+ *    work in either mode.  The parent prepares the blocks before forking and
+ *    frees them afterwards, so it also checks that its own heap is fine.
+ *
+ * Pointers reach libmm through volatile variables so that -O2 cannot see
+ * the misuse and drop or rearrange it.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "libmm.h"
+#include "testutil.h"
+
+#define KIB ((size_t)1024)
+#define MIB (KIB * KIB)
+#define CHILD_ALARM 10
+
+static _Alignas(16) unsigned char global_array[256];
+static _Alignas(64) unsigned char fake_heap[4096];	/* zeroes, not a heap */
+static _Alignas(16) unsigned char pool_buf[64 * 1024];
+
+/* Aborting children should not litter the build tree with core files. */
+static void no_core_dumps(void)
+{
+	struct rlimit none = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &none);
+}
+
+/* --- the misuses themselves ------------------------------------------------ */
+
+struct two {
+	mm_heap_t *heap;
+	void *p;
+};
+
+static void act_free(void *arg)
+{
+	void *volatile p = arg;
+
+	mm_free(p);
+}
+
+static void act_free_twice(void *arg)
+{
+	void *volatile p = arg;
+
+	mm_free(p);
+	mm_free(p);
+}
+
+static void act_realloc_freed(void *arg)
+{
+	void *volatile p = arg;
+
+	mm_free(p);
+	void *volatile r = mm_realloc(p, 200);
+	(void)r;
+}
+
+static void act_usable_size(void *arg)
+{
+	void *volatile p = arg;
+	volatile size_t n = mm_usable_size(p);
+
+	(void)n;
+}
+
+/* mm_heap_free(t->heap, t->p) */
+static void act_heap_free(void *arg)
+{
+	struct two *volatile t = arg;
+
+	mm_heap_free(t->heap, t->p);
+}
+
+static void act_heap_free_twice(void *arg)
+{
+	struct two *volatile t = arg;
+
+	mm_heap_free(t->heap, t->p);
+	mm_heap_free(t->heap, t->p);
+}
+
+/* Free a, then b (merged into a's free block), then b again. */
+struct three {
+	mm_heap_t *heap;
+	void *a, *b;
+};
+
+static void act_free_merged_twice(void *arg)
+{
+	struct three *volatile t = arg;
+
+	mm_heap_free(t->heap, t->a);
+	mm_heap_free(t->heap, t->b);
+	mm_heap_free(t->heap, t->b);
+}
+
+/* Free b, then a (which swallows b's free block), then b again. */
+static void act_free_swallowed_twice(void *arg)
+{
+	struct three *volatile t = arg;
+
+	mm_heap_free(t->heap, t->b);
+	mm_heap_free(t->heap, t->a);
+	mm_heap_free(t->heap, t->b);
+}
+
+static void act_heap_malloc(void *arg)
+{
+	mm_heap_t *volatile h = arg;
+	void *volatile r = mm_heap_malloc(h, 16);
+
+	(void)r;
+}
+
+/* --- running a misuse in a child and reading what it said ----------------- */
+
+struct outcome {
+	int status;		/* from waitpid */
+	size_t len;		/* bytes the child wrote to stderr */
+	char text[512];		/* the first of them, NUL-terminated */
+};
+
+/*
+ * Fork; the child sends stderr to a pipe and runs act(arg), which should
+ * never return (exit 121 if it does).  The parent collects everything the
+ * child wrote and its wait status.
+ */
+static void run_child(void (*act)(void *), void *arg, struct outcome *o)
+{
+	int fds[2];
+
+	memset(o, 0, sizeof *o);
+	ck_assert_int_eq(pipe(fds), 0);
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		no_core_dumps();
+		close(fds[0]);
+		if (dup2(fds[1], STDERR_FILENO) < 0)
+			_exit(120);
+		close(fds[1]);
+		/* Check's own SIGALRM handler would otherwise be inherited. */
+		signal(SIGALRM, SIG_DFL);
+		alarm(CHILD_ALARM);
+		act(arg);
+		_exit(121);
+	}
+	close(fds[1]);
+	/* Keep the first bytes (text stays NUL-terminated), drain the rest. */
+	const size_t cap = sizeof o->text - 1;
+	for (;;) {
+		char junk[256];
+		int keep = o->len < cap;
+		ssize_t n = read(fds[0], keep ? o->text + o->len : junk,
+			keep ? cap - o->len : sizeof junk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		o->len += (size_t)n;
+	}
+	close(fds[0]);
+	while (waitpid(pid, &o->status, 0) < 0)
+		ck_assert_int_eq(errno, EINTR);
+}
+
+static const char *const known_faults[] = {
+	"double free", "invalid pointer", "pointer into the middle of a block",
+	"pointer from another heap", "heap corruption at", "invalid heap",
+	NULL
+};
+
+/*
+ * NULL when o->text is exactly "libmm: fatal: <fault> 0x<hex>\n" with fault
+ * one of faults[] and hex the value of addr (any address if check_addr is
+ * 0); otherwise what is wrong with it.
+ */
+static const char *bad_message(const struct outcome *o,
+	const char *const *faults, const void *addr, int check_addr)
+{
+	static const char prefix[] = "libmm: fatal: ";
+	const char *t = o->text;
+
+	if (o->len >= sizeof o->text - 1)
+		return "far too much output";
+	if (strlen(t) != o->len)
+		return "a NUL byte in the output";
+	if (strncmp(t, prefix, sizeof prefix - 1) != 0)
+		return "does not start with \"libmm: fatal: \"";
+	t += sizeof prefix - 1;
+
+	const char *fault = NULL;
+	for (size_t i = 0; faults[i]; i++) {
+		size_t n = strlen(faults[i]);
+		if (strncmp(t, faults[i], n) == 0 && strncmp(t + n, " 0x", 3) == 0) {
+			fault = faults[i];
+			t += n + 3;
+			break;
+		}
+	}
+	if (fault == NULL)
+		return "not the expected fault, or no \" 0x\" after it";
+
+	uintptr_t v = 0;
+	const char *digits = t;
+	for (; (*t >= '0' && *t <= '9') || (*t >= 'a' && *t <= 'f'); t++) {
+		if (v >> (sizeof v * 8 - 4))
+			return "address too long";
+		v = v << 4 | (uintptr_t)(*t <= '9' ? *t - '0' : *t - 'a' + 10);
+	}
+	if (t == digits)
+		return "no lowercase hex digits after 0x";
+	if (check_addr && v != (uintptr_t)addr)
+		return "names another address than the one passed";
+	if (t[0] != '\n')
+		return "something other than a newline after the address";
+	if (t[1] != '\0')
+		return "more than one line";
+	return NULL;
+}
+
+/* Run the misuse; assert SIGABRT and the one-line message. */
+static void expect_fatal_at(void (*act)(void *), void *arg,
+	const char *const *faults, const void *addr, int check_addr)
+{
+	struct outcome o;
+
+	run_child(act, arg, &o);
+	ck_assert_msg(WIFSIGNALED(o.status) && WTERMSIG(o.status) == SIGABRT,
+		"expected SIGABRT for %s %p; child %s %d, stderr: \"%s\"",
+		faults[0], addr,
+		WIFSIGNALED(o.status) ? "killed by signal" : "exited with",
+		WIFSIGNALED(o.status) ? WTERMSIG(o.status)
+				      : WEXITSTATUS(o.status), o.text);
+	const char *why = bad_message(&o, faults, addr, check_addr);
+	ck_assert_msg(why == NULL, "message for %s %p: %s; stderr was: \"%s\"",
+		faults[0], addr, why, o.text);
+}
+
+static void expect_fatal(void (*act)(void *), void *arg, const char *fault,
+	const void *addr)
+{
+	const char *const faults[] = { fault, NULL };
+
+	expect_fatal_at(act, arg, faults, addr, 1);
+}
+
+/*
+ * For misuse the semantics do not name exactly: the likelier fault first,
+ * the other also accepted.  The address must still be the one passed.
+ */
+static void expect_fatal2(void (*act)(void *), void *arg, const char *fault,
+	const char *alt, const void *addr)
+{
+	const char *const faults[] = { fault, alt, NULL };
+
+	expect_fatal_at(act, arg, faults, addr, 1);
+}
+
+/* A live block of the default heap with a pattern; checked when freed. */
+static void *patterned(size_t n, unsigned seed)
+{
+	void *p = mm_malloc(n);
+
+	ck_assert_ptr_nonnull(p);
+	tu_fill(p, n, seed);
+	return p;
+}
+
+static void free_patterned(void *p, size_t n, unsigned seed)
+{
+	ck_assert_msg(tu_check(p, n, seed), "parent's block changed");
+	mm_free(p);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+
+static mm_heap_t *make_pool(void)
+{
+	mm_heap_t *pool = mm_heap_create_in(pool_buf, sizeof pool_buf, 0);
+
+	ck_assert_ptr_nonnull(pool);
+	return pool;
+}
+
+/* --- message tests ---------------------------------------------------------- */
+
+START_TEST(msg_double_free_small)
+{
+	void *p = patterned(32, 1);
+
+	expect_fatal(act_free_twice, p, "double free", p);
+	free_patterned(p, 32, 1);
+}
+END_TEST
+
+START_TEST(msg_double_free_large)
+{
+	void *p = patterned(MIB, 2);
+
+	/* the mapping is gone after the first free; libmm remembers it */
+	expect_fatal(act_free_twice, p, "double free", p);
+	free_patterned(p, MIB, 2);
+}
+END_TEST
+
+START_TEST(msg_free_stack)
+{
+	_Alignas(16) unsigned char local[64];
+
+	tu_fill(local, sizeof local, 3);
+	expect_fatal(act_free, local, "invalid pointer", local);
+	ck_assert(tu_check(local, sizeof local, 3));
+}
+END_TEST
+
+START_TEST(msg_free_global)
+{
+	void *p = patterned(256, 40);
+
+	tu_fill(global_array, sizeof global_array, 41);
+	expect_fatal(act_free, global_array, "invalid pointer", global_array);
+	ck_assert(tu_check(global_array, sizeof global_array, 41));
+	free_patterned(p, 256, 40);
+}
+END_TEST
+
+START_TEST(msg_free_one)
+{
+	void *p = patterned(256, 42);
+
+	expect_fatal(act_free, (void *)1, "invalid pointer", (void *)1);
+	free_patterned(p, 256, 42);
+}
+END_TEST
+
+START_TEST(msg_free_middle)
+{
+	char *p = patterned(128, 4);
+
+	expect_fatal(act_free, p + 16, "pointer into the middle of a block",
+		p + 16);
+	free_patterned(p, 128, 4);
+}
+END_TEST
+
+START_TEST(msg_free_misaligned)
+{
+	char *p = patterned(128, 5);
+
+	expect_fatal2(act_free, p + 1, "invalid pointer",
+		"pointer into the middle of a block", p + 1);
+	free_patterned(p, 128, 5);
+}
+END_TEST
+
+START_TEST(msg_free_middle_large)
+{
+	char *p = patterned(MIB, 6);
+
+	expect_fatal2(act_free, p + 4096, "pointer into the middle of a block",
+		"invalid pointer", p + 4096);
+	free_patterned(p, MIB, 6);
+}
+END_TEST
+
+START_TEST(msg_realloc_freed)
+{
+	void *p = patterned(64, 7);
+
+	expect_fatal2(act_realloc_freed, p, "double free", "invalid pointer",
+		p);
+	free_patterned(p, 64, 7);
+}
+END_TEST
+
+START_TEST(msg_other_heap)
+{
+	mm_heap_t *h1 = mm_heap_create(0), *h2 = mm_heap_create(0);
+
+	ck_assert_ptr_nonnull(h1);
+	ck_assert_ptr_nonnull(h2);
+	void *p = mm_heap_malloc(h1, 64);
+	ck_assert_ptr_nonnull(p);
+	tu_fill(p, 64, 8);
+	struct two t = { h2, p };
+	expect_fatal(act_heap_free, &t, "pointer from another heap", p);
+	ck_assert(tu_check(p, 64, 8));
+	mm_heap_free(h1, p);
+	ck_assert_int_eq(mm_heap_check(h1), 0);
+	ck_assert_int_eq(mm_heap_check(h2), 0);
+	mm_heap_destroy(h1);
+	mm_heap_destroy(h2);
+}
+END_TEST
+
+START_TEST(msg_default_block_to_other_heap)
+{
+	mm_heap_t *h = mm_heap_create(0);
+
+	ck_assert_ptr_nonnull(h);
+	void *p = patterned(64, 9);
+	struct two t = { h, p };
+	expect_fatal(act_heap_free, &t, "pointer from another heap", p);
+	free_patterned(p, 64, 9);
+	mm_heap_destroy(h);
+}
+END_TEST
+
+START_TEST(msg_pool_double_free)
+{
+	mm_heap_t *pool = make_pool();
+	void *p = mm_heap_malloc(pool, 64);
+
+	ck_assert_ptr_nonnull(p);
+	tu_fill(p, 64, 10);
+	struct two t = { pool, p };
+	expect_fatal(act_heap_free_twice, &t, "double free", p);
+	ck_assert(tu_check(p, 64, 10));
+	mm_heap_free(pool, p);
+	ck_assert_int_eq(mm_heap_check(pool), 0);
+	mm_heap_destroy(pool);
+}
+END_TEST
+
+/* A double free whose block has since merged with a free neighbour: its
+ * header is no longer a block's, yet it must still be named. */
+START_TEST(msg_double_free_after_merge)
+{
+	mm_heap_t *pool = make_pool();
+	void *a = mm_heap_malloc(pool, 100);
+	void *b = mm_heap_malloc(pool, 100);
+	void *c = mm_heap_malloc(pool, 100);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(c);
+	tu_fill(c, 100, 12);
+	struct three t = { pool, a, b };
+	expect_fatal(act_free_merged_twice, &t, "double free", b);
+	expect_fatal(act_free_swallowed_twice, &t, "double free", b);
+	ck_assert(tu_check(c, 100, 12));
+	mm_heap_free(pool, a);
+	mm_heap_free(pool, b);
+	mm_heap_free(pool, c);
+	ck_assert_int_eq(mm_heap_check(pool), 0);
+	mm_heap_destroy(pool);
+}
+END_TEST
+
+START_TEST(msg_pool_block_to_mm_free)
+{
+	mm_heap_t *pool = make_pool();
+	void *p = mm_heap_malloc(pool, 64);
+
+	ck_assert_ptr_nonnull(p);
+	tu_fill(p, 64, 11);
+	expect_fatal(act_free, p, "invalid pointer", p);
+	expect_fatal(act_usable_size, p, "invalid pointer", p);
+	ck_assert(tu_check(p, 64, 11));
+	mm_heap_free(pool, p);
+	ck_assert_int_eq(mm_heap_check(pool), 0);
+	mm_heap_destroy(pool);
+}
+END_TEST
+
+START_TEST(msg_invalid_heap)
+{
+	void *p = patterned(256, 43);
+
+	expect_fatal(act_heap_malloc, fake_heap, "invalid heap", fake_heap);
+	ck_assert(tu_is_zero(fake_heap, sizeof fake_heap));
+	free_patterned(p, 256, 43);
+}
+END_TEST
+
+/*
+ * A buffer overflow into the next block's header.  MM_FIT_FIRST in a fresh
+ * pool puts two blocks side by side (16-byte headers, 64 usable bytes each):
+ * writing 16 bytes past the first one lands on the second's header.
+ */
+START_TEST(msg_overflow_into_header)
+{
+	mm_heap_t *pool = mm_heap_create_in(pool_buf, sizeof pool_buf,
+		MM_FIT_FIRST);
+
+	ck_assert_ptr_nonnull(pool);
+	unsigned char *p = mm_heap_malloc(pool, 64);
+	unsigned char *q = mm_heap_malloc(pool, 64);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_ptr_eq(q, p + 64 + 16);
+	tu_fill(p, 64, 12);
+	tu_fill(q, 64, 13);
+
+	/* q's header, reached through a volatile so that the compiler does
+	 * not treat the deliberate overflow as a bug in this file */
+	unsigned char *volatile hdr_v = q - 16;
+	unsigned char *hdr = hdr_v, saved[16];
+	memcpy(saved, hdr, sizeof saved);
+	memset(hdr, 0xa5, sizeof saved);	/* the overflow */
+	ck_assert_int_eq(mm_heap_check(pool), -1);
+	struct two t = { pool, q };
+	expect_fatal_at(act_heap_free, &t, known_faults, NULL, 0);
+
+	memcpy(hdr, saved, sizeof saved);	/* repaired */
+	ck_assert_int_eq(mm_heap_check(pool), 0);
+	ck_assert(tu_check(p, 64, 12));
+	ck_assert(tu_check(q, 64, 13));
+	mm_heap_free(pool, p);
+	mm_heap_free(pool, q);
+	ck_assert_int_eq(mm_heap_check(pool), 0);
+	mm_heap_destroy(pool);
+}
+END_TEST
+
+/* --- Check's own signal tests (only when Check forks) ----------------------- */
+
+START_TEST(abort_double_free_small)
+{
+	no_core_dumps();
+	act_free_twice(patterned(32, 20));
+}
+END_TEST
+
+START_TEST(abort_double_free_large)
+{
+	no_core_dumps();
+	act_free_twice(patterned(MIB, 21));
+}
+END_TEST
+
+START_TEST(abort_free_stack)
+{
+	_Alignas(16) unsigned char local[64];
+
+	no_core_dumps();
+	tu_fill(local, sizeof local, 22);
+	act_free(local);
+}
+END_TEST
+
+START_TEST(abort_free_global)
+{
+	no_core_dumps();
+	act_free(global_array);
+}
+END_TEST
+
+START_TEST(abort_free_one)
+{
+	no_core_dumps();
+	act_free((void *)1);
+}
+END_TEST
+
+START_TEST(abort_free_middle)
+{
+	no_core_dumps();
+	act_free((char *)patterned(128, 23) + 16);
+}
+END_TEST
+
+START_TEST(abort_realloc_freed)
+{
+	no_core_dumps();
+	act_realloc_freed(patterned(64, 24));
+}
+END_TEST
+
+START_TEST(abort_other_heap)
+{
+	mm_heap_t *h1 = mm_heap_create(0), *h2 = mm_heap_create(0);
+
+	no_core_dumps();
+	ck_assert_ptr_nonnull(h1);
+	ck_assert_ptr_nonnull(h2);
+	struct two t = { h2, mm_heap_malloc(h1, 64) };
+	ck_assert_ptr_nonnull(t.p);
+	act_heap_free(&t);
+}
+END_TEST
+
+START_TEST(abort_pool_double_free)
+{
+	mm_heap_t *pool = make_pool();
+
+	no_core_dumps();
+	struct two t = { pool, mm_heap_malloc(pool, 64) };
+	ck_assert_ptr_nonnull(t.p);
+	act_heap_free_twice(&t);
+}
+END_TEST
+
+START_TEST(abort_invalid_heap)
+{
+	no_core_dumps();
+	act_heap_malloc(fake_heap);
+}
+END_TEST
+
+/* --- not fatal -------------------------------------------------------------- */
+
+START_TEST(destroy_default_heap_refused)
+{
+	void *p = patterned(100, 30);
+
+	errno = 0;
+	mm_heap_destroy(mm_default_heap());
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_msg(tu_check(p, 100, 30), "default heap block changed");
+	void *q = patterned(5000, 31);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+	free_patterned(q, 5000, 31);
+	free_patterned(p, 100, 30);
+}
+END_TEST
+
+START_TEST(destroy_null_is_nothing)
+{
+	void *p = patterned(100, 32);
+
+	mm_heap_destroy(NULL);
+	ck_assert(tu_check(p, 100, 32));
+	mm_heap_t *h = mm_heap_create(0);
+	ck_assert_ptr_nonnull(h);
+	mm_heap_destroy(NULL);
+	void *q = mm_heap_malloc(h, 100);
+	ck_assert_ptr_nonnull(q);
+	tu_fill(q, 100, 33);
+	ck_assert(tu_check(q, 100, 33));
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_destroy(h);
+	free_patterned(p, 100, 32);
+}
+END_TEST
+
+START_TEST(free_null_is_nothing)
+{
+	void *p = patterned(48, 34);
+
+	mm_free(NULL);
+	mm_heap_free(NULL, NULL);
+	mm_heap_t *h = mm_heap_create(0);
+	ck_assert_ptr_nonnull(h);
+	mm_heap_free(h, NULL);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_destroy(h);
+	free_patterned(p, 48, 34);
+}
+END_TEST
+
+static Suite *misuse_suite(void)
+{
+	Suite *s = suite_create("misuse");
+	TCase *tc;
+
+	tc = tcase_create("message");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, msg_double_free_small);
+	tcase_add_test(tc, msg_double_free_large);
+	tcase_add_test(tc, msg_double_free_after_merge);
+	tcase_add_test(tc, msg_free_stack);
+	tcase_add_test(tc, msg_free_global);
+	tcase_add_test(tc, msg_free_one);
+	tcase_add_test(tc, msg_free_middle);
+	tcase_add_test(tc, msg_free_misaligned);
+	tcase_add_test(tc, msg_free_middle_large);
+	tcase_add_test(tc, msg_realloc_freed);
+	tcase_add_test(tc, msg_other_heap);
+	tcase_add_test(tc, msg_default_block_to_other_heap);
+	tcase_add_test(tc, msg_pool_double_free);
+	tcase_add_test(tc, msg_pool_block_to_mm_free);
+	tcase_add_test(tc, msg_invalid_heap);
+	tcase_add_test(tc, msg_overflow_into_header);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("not fatal");
+	tcase_add_test(tc, destroy_default_heap_refused);
+	tcase_add_test(tc, destroy_null_is_nothing);
+	tcase_add_test(tc, free_null_is_nothing);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* Only for a runner that forks: the abort ends the test's process. */
+static TCase *abort_tcase(void)
+{
+	TCase *tc = tcase_create("abort");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test_raise_signal(tc, abort_double_free_small, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_double_free_large, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_free_stack, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_free_global, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_free_one, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_free_middle, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_realloc_freed, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_other_heap, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_pool_double_free, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_invalid_heap, SIGABRT);
+	return tc;
+}
+
+int main(void)
+{
+	Suite *s = misuse_suite();
+	SRunner *sr = srunner_create(s);
+
+	if (srunner_fork_status(sr) != CK_NOFORK)
+		suite_add_tcase(s, abort_tcase());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

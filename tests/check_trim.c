@@ -1,0 +1,441 @@
+/*
+ * check_trim: memory goes back to the operating system.
+ *
+ * Measured with the resident set size (tu_rss_bytes), which is noisy: every
+ * bound here is generous ("fell by at least half of what was allocated"),
+ * and each test first asserts that the allocation really did raise the RSS,
+ * so a bound cannot pass just because nothing was measured.  Every block is
+ * filled with its own pattern, which touches every page and is read back
+ * before it is freed (and, for blocks that survive a trim, after it).
+ *
+ * Assertions are made once per phase, never once per block: a passing
+ * ck_assert costs Check a write to its result channel.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "libmm.h"
+#include "testutil.h"
+
+#define MIB ((size_t)1 << 20)
+#define SMALL 4096		/* below the mmap threshold */
+#define TOTAL (64 * MIB)	/* allocated by each small-block test */
+#define NSMALL (TOTAL / SMALL)
+#define RUN 64			/* fragmentation: blocks freed per run ... */
+#define KEEP_EVERY (RUN + 1)	/* ... then one block kept alive */
+
+static void *blocks[NSMALL];
+
+static mm_stats_t stats_of(mm_heap_t *h)
+{
+	mm_stats_t st;
+
+	memset(&st, 0, sizeof st);
+	ck_assert_int_eq(mm_heap_stats(h, &st, sizeof st), 0);
+	return st;
+}
+
+/* RSS difference a - b in bytes, 0 when b >= a. */
+static size_t rss_drop(size_t a, size_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/*
+ * Allocate n blocks of size bytes from h (NULL: the default heap through
+ * mm_malloc) and fill block i with pattern seed+i.  Returns how many of them
+ * failed (NULL or misaligned); the failed slots are NULL.
+ */
+static size_t alloc_fill(mm_heap_t *h, void **v, size_t n, size_t size,
+	unsigned seed)
+{
+	size_t bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		v[i] = h ? mm_heap_malloc(h, size) : mm_malloc(size);
+		if (v[i] == NULL || !tu_aligned(v[i], 16)) {
+			bad++;
+			continue;
+		}
+		tu_fill(v[i], size, seed + (unsigned)i);
+	}
+	return bad;
+}
+
+/* How many of the non-NULL blocks lost their pattern. */
+static size_t count_damaged(void **v, size_t n, size_t size, unsigned seed)
+{
+	size_t bad = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i] && !tu_check(v[i], size, seed + (unsigned)i))
+			bad++;
+	return bad;
+}
+
+static void release(mm_heap_t *h, void **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (h)
+			mm_heap_free(h, v[i]);
+		else
+			mm_free(v[i]);
+		v[i] = NULL;
+	}
+}
+
+/* Assert that filling `allocated` bytes really raised the RSS. */
+static void assert_rss_rose(size_t before, size_t after, size_t allocated)
+{
+	ck_assert_msg(after > before && after - before >= allocated / 4 * 3,
+		"RSS rose by only %zu KiB after touching %zu KiB",
+		rss_drop(after, before) >> 10, allocated >> 10);
+}
+
+/*
+ * (1a) A heap of its own, destroyed with every block still live: all of its
+ * memory goes back at once.
+ */
+START_TEST(test_destroy_returns_memory)
+{
+	size_t rss0 = tu_rss_bytes();
+	mm_heap_t *h = mm_heap_create(0);
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_uint_eq(alloc_fill(h, blocks, NSMALL, SMALL, 11), 0);
+	size_t peak = tu_rss_bytes();
+	assert_rss_rose(rss0, peak, TOTAL);
+
+	mm_stats_t st = stats_of(h);
+	ck_assert_uint_ge(st.os_bytes, TOTAL);
+	ck_assert_uint_eq(st.in_use_blocks, NSMALL);
+	ck_assert_uint_ge(st.in_use_bytes, TOTAL);
+	ck_assert_uint_eq(count_damaged(blocks, NSMALL, SMALL, 11), 0);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+
+	mm_heap_destroy(h);
+	memset(blocks, 0, sizeof blocks);
+	size_t after = tu_rss_bytes();
+	ck_assert_msg(rss_drop(peak, after) >= TOTAL / 4 * 3,
+		"RSS fell by only %zu KiB of %zu KiB on destroy",
+		rss_drop(peak, after) >> 10, TOTAL >> 10);
+	ck_assert_msg(after <= rss0 + TOTAL / 4,
+		"RSS %zu KiB after destroy, %zu KiB before the heap existed",
+		after >> 10, rss0 >> 10);
+}
+END_TEST
+
+/*
+ * (1b) The same heap emptied block by block and trimmed: its os_bytes falls
+ * and the RSS with it; it is still usable afterwards.
+ */
+START_TEST(test_heap_free_all_trim)
+{
+	size_t rss0 = tu_rss_bytes();
+	mm_heap_t *h = mm_heap_create(0);
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_uint_eq(alloc_fill(h, blocks, NSMALL, SMALL, 23), 0);
+	size_t peak = tu_rss_bytes();
+	assert_rss_rose(rss0, peak, TOTAL);
+	mm_stats_t full = stats_of(h);
+	ck_assert_uint_ge(full.os_bytes, TOTAL);
+
+	ck_assert_uint_eq(count_damaged(blocks, NSMALL, SMALL, 23), 0);
+	release(h, blocks, NSMALL);
+	size_t freed = tu_rss_bytes();
+	int r = mm_trim(0);
+	size_t trimmed = tu_rss_bytes();
+
+	ck_assert_msg(r == 0 || r == 1, "mm_trim returned %d", r);
+	ck_assert_msg(rss_drop(peak, trimmed) >= TOTAL / 2,
+		"RSS fell by only %zu KiB of %zu KiB after free + trim",
+		rss_drop(peak, trimmed) >> 10, TOTAL >> 10);
+	/* Either trim released it, or the frees already had. */
+	ck_assert_msg(r == 1 || rss_drop(peak, freed) >= TOTAL / 2,
+		"mm_trim returned 0 but the RSS only fell during it");
+
+	mm_stats_t st = stats_of(h);
+	ck_assert_uint_eq(st.in_use_blocks, 0);
+	ck_assert_msg(st.os_bytes < full.os_bytes,
+		"os_bytes %zu after free + trim, %zu when full",
+		st.os_bytes, full.os_bytes);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+
+	/* Trimmed memory is still good memory. */
+	ck_assert_uint_eq(alloc_fill(h, blocks, 1024, SMALL, 29), 0);
+	ck_assert_uint_eq(count_damaged(blocks, 1024, SMALL, 29), 0);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	release(h, blocks, 1024);
+	mm_heap_destroy(h);
+}
+END_TEST
+
+/*
+ * (2) The default heap, small blocks: freed, then mm_trim(0) gives the
+ * memory back; a second trim has nothing (much) left to give.
+ */
+START_TEST(test_default_heap_trim)
+{
+	size_t rss0 = tu_rss_bytes();
+	mm_stats_t base = stats_of(NULL);
+
+	ck_assert_uint_eq(alloc_fill(NULL, blocks, NSMALL, SMALL, 37), 0);
+	size_t peak = tu_rss_bytes();
+	assert_rss_rose(rss0, peak, TOTAL);
+	mm_stats_t full = stats_of(NULL);
+	ck_assert_uint_ge(full.os_bytes, TOTAL);
+	ck_assert_uint_eq(full.in_use_blocks, base.in_use_blocks + NSMALL);
+
+	ck_assert_uint_eq(count_damaged(blocks, NSMALL, SMALL, 37), 0);
+	release(NULL, blocks, NSMALL);
+	size_t freed = tu_rss_bytes();
+	int r = mm_trim(0);
+	size_t trimmed = tu_rss_bytes();
+
+	ck_assert_msg(r == 0 || r == 1, "mm_trim returned %d", r);
+	ck_assert_msg(rss_drop(peak, trimmed) >= TOTAL / 2,
+		"RSS fell by only %zu KiB of %zu KiB after free + trim",
+		rss_drop(peak, trimmed) >> 10, TOTAL >> 10);
+	ck_assert_msg(r == 1 || rss_drop(peak, freed) >= TOTAL / 2,
+		"mm_trim returned 0 but the RSS only fell during it");
+
+	int r2 = mm_trim(0);
+	ck_assert_msg(r2 == 0 || r2 == 1, "second mm_trim returned %d", r2);
+
+	mm_stats_t st = stats_of(NULL);
+	ck_assert_uint_eq(st.in_use_blocks, base.in_use_blocks);
+	ck_assert_msg(st.os_bytes < full.os_bytes,
+		"os_bytes %zu after free + trim, %zu when full",
+		st.os_bytes, full.os_bytes);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+
+	ck_assert_uint_eq(alloc_fill(NULL, blocks, 1024, SMALL, 41), 0);
+	ck_assert_uint_eq(count_damaged(blocks, 1024, SMALL, 41), 0);
+	release(NULL, blocks, 1024);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
+/*
+ * (3) Blocks above the mmap threshold have their own mapping and go back on
+ * free, without a trim.  Loop index: 0 default heap, 8 MiB blocks; 1 default
+ * heap, 256 KiB blocks; 2 a heap of its own, 8 MiB blocks.
+ */
+#define NLARGE_MAX 192
+static void *large[NLARGE_MAX];
+
+START_TEST(test_large_blocks_unmapped)
+{
+	static const struct {
+		int own_heap;
+		size_t size, n;
+	} cases[] = {
+		{ 0, 8 * MIB, 6 },
+		{ 0, 256 * 1024, 192 },
+		{ 1, 8 * MIB, 6 },
+	};
+	size_t size = cases[_i].size, n = cases[_i].n, total = size * n;
+	mm_heap_t *h = cases[_i].own_heap ? mm_heap_create(0) : NULL;
+
+	if (cases[_i].own_heap)
+		ck_assert_ptr_nonnull(h);
+	size_t rss0 = tu_rss_bytes();
+	mm_stats_t base = stats_of(h);
+
+	ck_assert_uint_eq(alloc_fill(h, large, n, size, 53), 0);
+	size_t peak = tu_rss_bytes();
+	assert_rss_rose(rss0, peak, total);
+
+	mm_stats_t st = stats_of(h);
+	ck_assert_uint_eq(st.mapped_blocks, base.mapped_blocks + n);
+	ck_assert_uint_ge(st.mapped_bytes, base.mapped_bytes + total);
+	ck_assert_uint_ge(st.os_bytes, base.os_bytes + total);
+	for (size_t i = 0; i + 1 < n; i++)
+		if (!tu_disjoint(large[i], size, large[i + 1], size))
+			ck_abort_msg("large blocks %zu and %zu overlap", i, i + 1);
+	ck_assert_uint_eq(count_damaged(large, n, size, 53), 0);
+
+	release(h, large, n);
+	size_t after = tu_rss_bytes();
+	ck_assert_msg(rss_drop(peak, after) >= total / 4 * 3,
+		"RSS fell by only %zu KiB of %zu KiB freeing large blocks",
+		rss_drop(peak, after) >> 10, total >> 10);
+
+	st = stats_of(h);
+	ck_assert_uint_eq(st.mapped_blocks, base.mapped_blocks);
+	ck_assert_uint_eq(st.mapped_bytes, base.mapped_bytes);
+	ck_assert_msg(st.os_bytes <= base.os_bytes + total / 8,
+		"os_bytes %zu after freeing, %zu before allocating",
+		st.os_bytes, base.os_bytes);
+	if (h) {
+		ck_assert_uint_eq(st.mapped_blocks, 0);
+		ck_assert_uint_eq(st.in_use_blocks, 0);
+	}
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	if (h)
+		mm_heap_destroy(h);
+}
+END_TEST
+
+/*
+ * (4) Fragmentation: runs of RUN consecutive blocks freed, one block kept
+ * live between runs.  The freed runs merge into spans of many pages, which
+ * mm_trim(0) hands back (MADV_DONTNEED) without touching the live blocks.
+ * The trimmed spans are then allocated again and must behave as memory.
+ */
+START_TEST(test_fragmented_trim)
+{
+	size_t rss0 = tu_rss_bytes();
+	mm_stats_t base = stats_of(NULL);
+
+	ck_assert_uint_eq(alloc_fill(NULL, blocks, NSMALL, SMALL, 61), 0);
+	size_t peak = tu_rss_bytes();
+	assert_rss_rose(rss0, peak, TOTAL);
+	ck_assert_uint_eq(count_damaged(blocks, NSMALL, SMALL, 61), 0);
+
+	size_t nfreed = 0, nlive = 0;
+	for (size_t i = 0; i < NSMALL; i++) {
+		if (i % KEEP_EVERY == RUN) {
+			nlive++;
+			continue;
+		}
+		mm_free(blocks[i]);
+		blocks[i] = NULL;
+		nfreed++;
+	}
+	size_t freed_bytes = nfreed * SMALL;
+	size_t freed = tu_rss_bytes();
+	int r = mm_trim(0);
+	size_t trimmed = tu_rss_bytes();
+
+	ck_assert_msg(r == 0 || r == 1, "mm_trim returned %d", r);
+	ck_assert_msg(rss_drop(peak, trimmed) >= freed_bytes / 2,
+		"RSS fell by only %zu KiB after freeing %zu KiB in runs and "
+		"trimming", rss_drop(peak, trimmed) >> 10, freed_bytes >> 10);
+	ck_assert_msg(r == 1 || rss_drop(peak, freed) >= freed_bytes / 2,
+		"mm_trim returned 0 but the RSS only fell during it");
+
+	/* The live blocks between the runs survived the trim. */
+	ck_assert_uint_eq(count_damaged(blocks, NSMALL, SMALL, 61), 0);
+	mm_stats_t st = stats_of(NULL);
+	ck_assert_uint_eq(st.in_use_blocks, base.in_use_blocks + nlive);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+
+	/* Allocate into the trimmed holes: new contents, old ones intact. */
+	static void *again[NSMALL / 2];
+	size_t nagain = NSMALL / 2;
+	ck_assert_uint_eq(alloc_fill(NULL, again, nagain, SMALL, 67), 0);
+	for (size_t i = 0; i < nagain; i += 97)
+		for (size_t j = RUN; j < NSMALL; j += KEEP_EVERY)
+			if (!tu_disjoint(again[i], SMALL, blocks[j], SMALL))
+				ck_abort_msg("new block %zu overlaps live %zu",
+					i, j);
+	ck_assert_uint_eq(count_damaged(again, nagain, SMALL, 67), 0);
+	ck_assert_uint_eq(count_damaged(blocks, NSMALL, SMALL, 61), 0);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+
+	release(NULL, again, nagain);
+	for (size_t i = RUN; i < NSMALL; i += KEEP_EVERY) {
+		mm_free(blocks[i]);
+		blocks[i] = NULL;
+	}
+	st = stats_of(NULL);
+	ck_assert_uint_eq(st.in_use_blocks, base.in_use_blocks);
+	r = mm_trim(0);
+	ck_assert_msg(r == 0 || r == 1, "mm_trim returned %d", r);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
+/*
+ * (5) A heap on the program break.  glibc's malloc shares the break, and
+ * under valgrind the break cannot grow and the heap falls back to mmap, so
+ * the assertions are about the RSS; the break is only required not to move
+ * up during a trim, and if it moved down the trim must say so.
+ */
+START_TEST(test_brk_heap_trim)
+{
+	const size_t n = NSMALL / 2, total = n * SMALL;
+
+	(void)tu_rss_bytes();	/* let stdio take its buffer first */
+	size_t rss0 = tu_rss_bytes();
+	mm_heap_t *h = mm_heap_create(MM_SOURCE_BRK);
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_uint_eq(alloc_fill(h, blocks, n, SMALL, 71), 0);
+	size_t peak = tu_rss_bytes();
+	assert_rss_rose(rss0, peak, total);
+	mm_stats_t full = stats_of(h);
+	ck_assert_uint_ge(full.os_bytes, total);
+	ck_assert_uint_eq(full.in_use_blocks, n);
+	ck_assert_uint_eq(count_damaged(blocks, n, SMALL, 71), 0);
+
+	release(h, blocks, n);
+	/* Nothing may call malloc between these three lines. */
+	void *brk_freed = sbrk(0);
+	int r = mm_trim(0);
+	void *brk_trimmed = sbrk(0);
+	size_t trimmed = tu_rss_bytes();
+
+	ck_assert_msg(r == 0 || r == 1, "mm_trim returned %d", r);
+	ck_assert_msg((uintptr_t)brk_trimmed <= (uintptr_t)brk_freed,
+		"the break went up during mm_trim: %p -> %p",
+		brk_freed, brk_trimmed);
+	if ((uintptr_t)brk_trimmed < (uintptr_t)brk_freed)
+		ck_assert_msg(r == 1, "the break went down but mm_trim "
+			"returned 0");
+	ck_assert_msg(rss_drop(peak, trimmed) >= total / 2,
+		"RSS fell by only %zu KiB of %zu KiB after free + trim",
+		rss_drop(peak, trimmed) >> 10, total >> 10);
+
+	mm_stats_t st = stats_of(h);
+	ck_assert_uint_eq(st.in_use_blocks, 0);
+	ck_assert_msg(st.os_bytes <= full.os_bytes,
+		"os_bytes grew from %zu to %zu", full.os_bytes, st.os_bytes);
+	if ((uintptr_t)brk_trimmed < (uintptr_t)brk_freed)
+		ck_assert_msg(st.os_bytes < full.os_bytes, "the break went "
+			"down but os_bytes did not (%zu)", st.os_bytes);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+
+	/* Still a working heap after the trim. */
+	ck_assert_uint_eq(alloc_fill(h, blocks, 1024, SMALL, 73), 0);
+	ck_assert_uint_eq(count_damaged(blocks, 1024, SMALL, 73), 0);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	release(h, blocks, 1024);
+	mm_heap_destroy(h);
+	ck_assert_msg(rss_drop(peak, tu_rss_bytes()) >= total / 2,
+		"RSS came back after destroying the brk heap");
+}
+END_TEST
+
+static Suite *trim_suite(void)
+{
+	Suite *s = suite_create("trim");
+	TCase *tc = tcase_create("rss");
+
+	/* 64 MiB filled and checked several times; slow under valgrind. */
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, test_destroy_returns_memory);
+	tcase_add_test(tc, test_heap_free_all_trim);
+	tcase_add_test(tc, test_default_heap_trim);
+	tcase_add_loop_test(tc, test_large_blocks_unmapped, 0, 3);
+	tcase_add_test(tc, test_fragmented_trim);
+	tcase_add_test(tc, test_brk_heap_trim);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(trim_suite());
+
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
