@@ -107,6 +107,7 @@ void mm_print_mem_list(void)
 	/* what the program printed before comes first; stdio is safe here,
 	 * before any lock is taken */
 	fflush(stdout);
+	mmi_cache_flush(h);
 	mmi_lock(h);
 	mmi_print_locked(h, 1);
 	mmi_unlock(h);
@@ -233,6 +234,7 @@ int mm_heap_walk(mm_heap_t *heap, mm_visit_fn visit, void *arg)
 		errno = EINVAL;
 		return -1;
 	}
+	mmi_cache_flush(h);
 	mmi_lock(h);
 	ret = mmi_walk_locked(h, visit, arg);
 	mmi_unlock(h);
@@ -244,6 +246,7 @@ int mm_heap_check(mm_heap_t *heap)
 	struct mm_heap *h = heap_arg(heap);
 	int ret;
 
+	mmi_cache_flush(h);
 	mmi_lock(h);
 	ret = mmi_check_locked(h);
 	mmi_unlock(h);
@@ -254,6 +257,7 @@ void mm_heap_print(mm_heap_t *heap, int fd)
 {
 	struct mm_heap *h = heap_arg(heap);
 
+	mmi_cache_flush(h);
 	mmi_lock(h);
 	mmi_print_locked(h, fd);
 	mmi_unlock(h);
@@ -266,8 +270,14 @@ mm_heap_t *mm_default_heap(void)
 
 int mm_trim(size_t pad)
 {
+	return mmi_trim_all(pad);
+}
+
+int mmi_trim_all(size_t pad)
+{
 	int released = 0;
 
+	mmi_cache_flush(mmi_default_heap());
 	mmi_heaps_lock();
 	for (struct mm_heap *h = mmi_heaps_first(); h; h = h->next_heap) {
 		/* pools have nothing to give back; a NOLOCK heap is only ever
@@ -314,6 +324,7 @@ int mm_heap_stats(mm_heap_t *heap, mm_stats_t *stats, size_t stats_size)
 		errno = EINVAL;
 		return -1;
 	}
+	mmi_cache_flush(h);
 	mmi_lock(h);
 	mmi_stats_locked(h, &st);
 	mmi_unlock(h);

@@ -188,7 +188,8 @@ static int check_arena(struct mm_heap *h, struct mmi_region *r, struct tally *t)
 			t->free_blocks++;
 			t->free_bytes += size - MMI_HDR;
 		} else {
-			if (b->cookie != ((uintptr_t)b ^ h->cookie_key))
+			if (b->cookie != ((uintptr_t)b ^ h->cookie_key) &&
+			    !((h->flags & MMI_CACHE_FLAG) && b->cookie == mmi_cached_cookie(h, b)))
 				return -1;
 			t->used_blocks++;
 			t->used_bytes += size - MMI_HDR;
@@ -312,4 +313,51 @@ void mmi_print_locked(struct mm_heap *h, int fd)
 	out_dec(&pr.o, st.os_bytes);
 	out_str(&pr.o, " bytes\n");
 	out_flush(&pr.o);
+}
+
+/* --- Reports asked for through the environment (init.c) ------------------ */
+
+static void out_field(struct out *o, const char *name, size_t v)
+{
+	out_str(o, name);
+	out_dec(o, v);
+}
+
+void mmi_print_stats(struct mm_heap *h, int fd)
+{
+	struct out o = { .fd = fd };
+	struct mm_stats st;
+
+	mmi_cache_flush(h);
+	mmi_lock(h);
+	mmi_stats_locked(h, &st);
+	mmi_unlock(h);
+	out_field(&o, "libmm stats: from the OS ", st.os_bytes);
+	out_field(&o, " bytes (peak ", st.peak_os_bytes);
+	out_field(&o, "); in use ", st.in_use_bytes);
+	out_field(&o, " bytes in ", st.in_use_blocks);
+	out_field(&o, " blocks (peak ", st.peak_in_use_bytes);
+	out_field(&o, " bytes); free ", st.free_bytes);
+	out_field(&o, " bytes in ", st.free_blocks);
+	out_field(&o, " blocks, largest ", st.largest_free);
+	out_field(&o, "; mapped blocks ", st.mapped_blocks);
+	out_field(&o, " (", st.mapped_bytes);
+	out_field(&o, " bytes); regions ", st.regions);
+	out_field(&o, "; allocations ", st.alloc_count);
+	out_field(&o, ", frees ", st.free_count);
+	out_char(&o, '\n');
+	out_flush(&o);
+}
+
+void mmi_print_options(struct mm_heap *h, int fd)
+{
+	struct out o = { .fd = fd };
+
+	out_str(&o, "libmm " LIBMM_VERSION_STRING ": default heap ");
+	out_str(&o, h->fit->name);
+	out_str(&o, (h->flags & MM_SOURCE_BRK) ? ", program break" : ", mmap");
+	out_field(&o, ", mmap threshold ", h->mmap_threshold);
+	out_field(&o, ", trim threshold ", h->trim_threshold);
+	out_char(&o, '\n');
+	out_flush(&o);
 }

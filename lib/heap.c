@@ -429,6 +429,9 @@ static struct mmi_block *used_block(struct mm_heap *h, struct mmi_region *r, con
 	struct mmi_block *b = mmi_block_of(p);
 	uintptr_t a = (uintptr_t)b;
 
+	if (a >= (uintptr_t)r->first && a < (uintptr_t)mmi_end_marker(r) &&
+	    b->cookie == mmi_cached_cookie(h, b))
+		mmi_fatal("double free", p);
 	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r) ||
 	    (b->head & (MMI_FREE | MMI_LARGE)) || b->cookie != (a ^ h->cookie_key) ||
 	    mmi_bsize(b) < MMI_MIN_BLOCK ||
@@ -480,11 +483,16 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 		return NULL;
 	}
 	bsize = request_bsize(size);
+	*fresh = 0;
+	if ((h->flags & MMI_CACHE_FLAG) && bsize <= MMI_CACHE_MAX_BSIZE) {
+		void *p = mmi_cache_alloc(h, bsize);
+		if (p)
+			return p;
+	}
 	if (goes_large(h, bsize)) {
 		*fresh = 1;
 		return mmi_large_alloc(h, size, MMI_ALIGN);
 	}
-	*fresh = 0;
 	mmi_lock(h);
 	b = find_or_grow(h, bsize);
 	if (b) {
@@ -577,24 +585,57 @@ void *mmi_aligned(struct mm_heap *h, size_t align, size_t size)
 	return mmi_payload(b);
 }
 
+/* Free the in-use block b, whose region is r (not counted as a call). */
+static void free_locked(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b)
+{
+	size_t size = mmi_bsize(b);
+
+	mmi_count_use(h, -(long)(size - MMI_HDR), -1);
+	b = release(h, b);
+	after_release(h, r, b, size);
+}
+
+/* A block coming back from a thread's cache (cache.c), which counted the
+ * free when it took the block. */
+void mmi_free_block_locked(struct mm_heap *h, struct mmi_block *b)
+{
+	free_locked(h, mmi_registry_find((uintptr_t)b), b);
+}
+
+/*
+ * Without the lock: 1 if p looks like an in-use block of arena r.  Only
+ * the caller can change such a block's size, flags or cookie; a neighbour
+ * may flip PREV_FREE meanwhile, which this does not read.
+ */
+static int quick_valid(struct mm_heap *h, struct mmi_region *r, const void *p)
+{
+	struct mmi_block *b = mmi_block_of(p);
+	uintptr_t a = (uintptr_t)b;
+	size_t head;
+
+	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r))
+		return 0;
+	head = __atomic_load_n(&b->head, __ATOMIC_RELAXED);
+	if (b->cookie == mmi_cached_cookie(h, b))
+		mmi_fatal("double free", p);
+	return !(head & (MMI_FREE | MMI_LARGE)) && b->cookie == (a ^ h->cookie_key);
+}
+
 void mmi_free(struct mm_heap *h, void *p)
 {
 	struct mmi_region *r = resolve(h, p);
-	struct mmi_block *b;
-	size_t size;
 
 	h = r->heap;
 	if (r->kind == MMI_REGION_LARGE) {
 		mmi_large_free(h, r, p);
 		return;
 	}
+	if ((h->flags & MMI_CACHE_FLAG) && quick_valid(h, r, p) &&
+	    mmi_cache_free(h, mmi_block_of(p)))
+		return;
 	mmi_lock(h);
-	b = used_block(h, r, p);
-	size = mmi_bsize(b);
-	mmi_count_use(h, -(long)(size - MMI_HDR), -1);
+	free_locked(h, r, used_block(h, r, p));
 	h->st.free_count++;
-	b = release(h, b);
-	after_release(h, r, b, size);
 	mmi_unlock(h);
 }
 

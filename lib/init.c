@@ -9,6 +9,8 @@
  * unlocked, whatever the parent's other threads were doing.
  */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,7 +20,7 @@
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mm_heap *heaps;
-static int default_ready;
+int mmi_default_ready;
 static uintptr_t secret;
 
 /* The default heap lives here: no allocation is needed to start. */
@@ -26,6 +28,7 @@ static union {
 	struct mm_heap heap;
 	unsigned char bytes[MMI_HEAP_BYTES(MMI_FL_MAX)];
 } default_storage __attribute__((aligned(64)));
+struct mm_heap *const mmi_default_heap_ptr = &default_storage.heap;
 
 static uintptr_t mix(uintptr_t x)
 {
@@ -110,7 +113,24 @@ void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi)
 	pthread_mutex_unlock(&heaps_lock);
 }
 
-static void fork_prepare(void)
+/*
+ * fork().  With other threads running, any lock may be held at the fork:
+ * take them all first, so the child inherits consistent heaps.  glibc runs
+ * these handlers before it locks its list of stdio streams, yet stdio may
+ * allocate with that list locked (a flush giving a stream its buffer); once
+ * libmm is the process's malloc that order would deadlock, so the drop-in
+ * takes the stdio list lock first, as glibc's own malloc in effect does.
+ * A single-threaded process takes nothing: no other thread can hold a lock,
+ * and a signal handler that forks inside malloc must not wait for itself.
+ */
+extern char __libc_single_threaded __attribute__((weak));
+#ifdef MMI_DROPIN
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+#endif
+static int fork_locked;
+
+static void lock_everything(void)
 {
 	pthread_mutex_lock(&heaps_lock);
 	for (struct mm_heap *h = heaps; h; h = h->next_heap)
@@ -119,7 +139,7 @@ static void fork_prepare(void)
 	mmi_registry_lock();
 }
 
-static void fork_release(void)
+static void unlock_everything(void)
 {
 	mmi_registry_unlock();
 	mmi_brk_unlock();
@@ -128,31 +148,102 @@ static void fork_release(void)
 	pthread_mutex_unlock(&heaps_lock);
 }
 
-static struct mm_heap *init_default(void)
+static void fork_prepare(void)
+{
+	fork_locked = !(&__libc_single_threaded && __libc_single_threaded);
+	if (!fork_locked)
+		return;
+#ifdef MMI_DROPIN
+	if (_IO_list_lock)
+		_IO_list_lock();
+#endif
+	lock_everything();
+}
+
+static void fork_parent(void)
+{
+	if (!fork_locked)
+		return;
+	unlock_everything();
+#ifdef MMI_DROPIN
+	if (_IO_list_unlock)
+		_IO_list_unlock();
+#endif
+}
+
+/* The child is the thread that forked, so it owns every lock it unlocks;
+ * glibc has already reset its stdio list lock here. */
+static void fork_child(void)
+{
+	if (fork_locked)
+		unlock_everything();
+}
+
+/*
+ * Where the default heap takes memory from.  The program break is only safe
+ * when nothing else moves it, that is when libmm is the process's malloc;
+ * LIBMM_SOURCE=mmap or brk overrides, and LIBMM_CACHE=0 turns the
+ * per-thread cache off.  getenv() allocates nothing.
+ */
+static int env_is(const char *name, const char *value)
+{
+	const char *s = getenv(name);
+
+	return s && !strcmp(s, value);
+}
+
+static unsigned default_flags(void)
+{
+	if (env_is("LIBMM_SOURCE", "mmap"))
+		return MM_SOURCE_MMAP;
+	if (env_is("LIBMM_SOURCE", "brk"))
+		return MM_SOURCE_BRK;
+#ifdef MMI_DROPIN
+	return MM_SOURCE_BRK;
+#else
+	return MM_SOURCE_MMAP;
+#endif
+}
+
+struct mm_heap *mmi_default_heap_init(void)
 {
 	struct mm_heap *h = &default_storage.heap;
 
 	pthread_mutex_lock(&init_lock);
-	if (!__atomic_load_n(&default_ready, __ATOMIC_ACQUIRE)) {
-		mmi_heap_init(h, 0, MMI_FL_MAX);
+	if (!__atomic_load_n(&mmi_default_ready, __ATOMIC_ACQUIRE)) {
+		mmi_heap_init(h, default_flags(), MMI_FL_MAX);
+		if (!env_is("LIBMM_CACHE", "0"))
+			h->flags |= MMI_CACHE_FLAG;
 		mmi_heaps_add(h);
-		__atomic_store_n(&default_ready, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&mmi_default_ready, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&init_lock);
 	return h;
 }
 
-struct mm_heap *mmi_default_heap(void)
+
+static int env_on(const char *name)
 {
-	if (MMI_LIKELY(__atomic_load_n(&default_ready, __ATOMIC_ACQUIRE)))
-		return &default_storage.heap;
-	return init_default();
+	const char *s = getenv(name);
+
+	return s && *s && strcmp(s, "0") != 0;
 }
 
 /* Registered from a constructor, never from inside an allocation: glibc's
  * pthread_atfork may itself allocate. */
 __attribute__((constructor)) static void libmm_init(void)
 {
-	mmi_default_heap();
-	pthread_atfork(fork_prepare, fork_release, fork_release);
+	struct mm_heap *h = mmi_default_heap();
+
+	mmi_cache_init();
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	if (env_on("LIBMM_VERBOSE"))
+		mmi_print_options(h, 2);
+}
+
+/* LIBMM_STATS=1: the default heap's statistics on stderr at exit. */
+__attribute__((destructor)) static void libmm_fini(void)
+{
+	if (env_on("LIBMM_STATS"))
+		mmi_print_stats(mmi_default_heap(), 2);
 }

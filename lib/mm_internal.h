@@ -17,6 +17,13 @@
 #include "libmm.h"
 
 #define MMI_HIDDEN __attribute__((visibility("hidden")))
+/* Thread-local data: the drop-in must not allocate on a thread's first
+ * touch of it, so it uses the initial-exec model. */
+#ifdef MMI_DROPIN
+#define MMI_TLS __attribute__((tls_model("initial-exec")))
+#else
+#define MMI_TLS
+#endif
 #define MMI_LIKELY(x) __builtin_expect(!!(x), 1)
 #define MMI_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -70,6 +77,9 @@ static inline struct mmi_block *mmi_before(struct mmi_block *b)
 /* What a header holds once a merge has swallowed it (heap.c). */
 #define MMI_MERGED_TAG ((uintptr_t)0x6d657267656421ull)
 #define mmi_merged_cookie(h, b) ((uintptr_t)(b) ^ (h)->cookie_key ^ MMI_MERGED_TAG)
+/* ... and once a thread's cache holds it (cache.c). */
+#define MMI_CACHED_TAG ((uintptr_t)0x636163686564ull)
+#define mmi_cached_cookie(h, b) ((uintptr_t)(b) ^ (h)->cookie_key ^ MMI_CACHED_TAG)
 
 /* --- Regions: spans of memory a heap carves blocks from ----------------- */
 
@@ -156,6 +166,9 @@ struct mm_heap {
 
 /* internal heap flag, beside the public MM_* ones: lives in a caller's buffer */
 #define MMI_POOL_FLAG 0x10000u
+/* ... and: small blocks go through the per-thread cache (the default heap) */
+#define MMI_CACHE_FLAG 0x20000u
+#define MMI_CACHE_MAX_BSIZE ((size_t)1024)
 
 #define MMI_HEAP_MAGIC ((uintptr_t)0x6c69626d6d686570ull)
 #define MMI_HEAP_BYTES(fl) (sizeof(struct mm_heap) + \
@@ -191,8 +204,79 @@ MMI_HIDDEN void *mmi_realloc(struct mm_heap *h, void *p, size_t size);
 MMI_HIDDEN void mmi_free(struct mm_heap *h, void *p);
 MMI_HIDDEN size_t mmi_usable(struct mm_heap *h, const void *p);
 MMI_HIDDEN int mmi_trim_locked(struct mm_heap *h, size_t *pad);
+MMI_HIDDEN int mmi_trim_all(size_t pad);	/* mm_trim(), in api.c */
 MMI_HIDDEN void mmi_release_all(struct mm_heap *h);
 MMI_HIDDEN int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi);
+
+MMI_HIDDEN void mmi_free_block_locked(struct mm_heap *h, struct mmi_block *b);
+
+/* cache.c: per-thread caches of small blocks, for the default heap; the
+ * fast paths are here so that malloc and free inline them */
+#define MMI_CACHE_BINS (MMI_CACHE_MAX_BSIZE / MMI_ALIGN - 1)	/* 32..1024 */
+enum { MMI_CACHE_UNSET, MMI_CACHE_ENTERING, MMI_CACHE_ACTIVE, MMI_CACHE_GONE };
+struct mmi_tcache {
+	struct mmi_block *bin[MMI_CACHE_BINS];	/* linked through next_free */
+	unsigned char count[MMI_CACHE_BINS];
+	unsigned char state;
+	size_t allocs, frees;		/* served here, not yet told to the heap */
+};
+MMI_HIDDEN extern __thread struct mmi_tcache mmi_tcache MMI_TLS;
+MMI_HIDDEN void mmi_cache_init(void);
+MMI_HIDDEN struct mmi_tcache *mmi_cache_start(void);
+MMI_HIDDEN void mmi_cache_overflow(struct mm_heap *h, struct mmi_tcache *t, unsigned bin);
+MMI_HIDDEN void mmi_cache_flush(struct mm_heap *h);
+
+static inline unsigned mmi_cache_bin(size_t bsize)
+{
+	return (unsigned)(bsize / MMI_ALIGN) - 2;
+}
+
+/* Small blocks are cheap to keep: more of them per list. */
+static inline unsigned mmi_cache_limit(unsigned bin)
+{
+	return bin < 15 ? 32 : 16;
+}
+
+static inline struct mmi_tcache *mmi_cache_get(void)
+{
+	struct mmi_tcache *t = &mmi_tcache;
+
+	return MMI_LIKELY(t->state == MMI_CACHE_ACTIVE) ? t : mmi_cache_start();
+}
+
+static inline void *mmi_cache_alloc(struct mm_heap *h, size_t bsize)
+{
+	struct mmi_tcache *t = mmi_cache_get();
+	unsigned i = mmi_cache_bin(bsize);
+	struct mmi_block *b;
+
+	if (!t || !(b = t->bin[i]))
+		return NULL;
+	t->bin[i] = b->next_free;
+	t->count[i]--;
+	t->allocs++;
+	b->cookie = (uintptr_t)b ^ h->cookie_key;
+	return mmi_payload(b);
+}
+
+static inline int mmi_cache_free(struct mm_heap *h, struct mmi_block *b)
+{
+	size_t bsize = mmi_bsize(b);
+	struct mmi_tcache *t;
+	unsigned i;
+
+	if (bsize > MMI_CACHE_MAX_BSIZE || !(t = mmi_cache_get()))
+		return 0;
+	i = mmi_cache_bin(bsize);
+	if (MMI_UNLIKELY(t->count[i] >= mmi_cache_limit(i)))
+		mmi_cache_overflow(h, t, i);
+	b->cookie = mmi_cached_cookie(h, b);
+	b->next_free = t->bin[i];
+	t->bin[i] = b;
+	t->count[i]++;
+	t->frees++;
+	return 1;
+}
 
 /* large.c: blocks with a mapping of their own */
 MMI_HIDDEN void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align);
@@ -217,12 +301,39 @@ MMI_HIDDEN void mmi_brk_unlock(void);
 MMI_HIDDEN void mmi_registry_add(struct mmi_region *r);
 MMI_HIDDEN void mmi_registry_remove(struct mmi_region *r);
 MMI_HIDDEN void mmi_registry_move(struct mmi_region *r, uintptr_t old_start);
-MMI_HIDDEN struct mmi_region *mmi_registry_find(uintptr_t addr);
+MMI_HIDDEN struct mmi_region *mmi_registry_find_slow(uintptr_t addr);
+/* Each thread remembers the last span it found, valid while the table's
+ * sequence number is unchanged: consecutive frees mostly land in the same
+ * region. */
+struct mmi_hint {
+	unsigned seq;
+	uintptr_t start, end;
+	struct mmi_region *region;
+};
+MMI_HIDDEN extern __thread struct mmi_hint mmi_hint MMI_TLS;
+MMI_HIDDEN extern unsigned mmi_registry_seq;
+static inline struct mmi_region *mmi_registry_find(uintptr_t addr)
+{
+	struct mmi_hint *h = &mmi_hint;
+
+	if (h->region && h->seq == __atomic_load_n(&mmi_registry_seq, __ATOMIC_ACQUIRE) &&
+	    addr - h->start < h->end - h->start)
+		return h->region;
+	return mmi_registry_find_slow(addr);
+}
 MMI_HIDDEN void mmi_registry_lock(void);
 MMI_HIDDEN void mmi_registry_unlock(void);
 
 /* init.c: the default heap, the list of heaps, fork handlers */
-MMI_HIDDEN struct mm_heap *mmi_default_heap(void);
+MMI_HIDDEN struct mm_heap *mmi_default_heap_init(void);
+MMI_HIDDEN extern int mmi_default_ready;
+MMI_HIDDEN extern struct mm_heap *const mmi_default_heap_ptr;
+static inline struct mm_heap *mmi_default_heap(void)
+{
+	if (MMI_LIKELY(__atomic_load_n(&mmi_default_ready, __ATOMIC_ACQUIRE)))
+		return mmi_default_heap_ptr;
+	return mmi_default_heap_init();
+}
 MMI_HIDDEN uintptr_t mmi_secret(void);
 MMI_HIDDEN void mmi_heaps_add(struct mm_heap *h);
 MMI_HIDDEN void mmi_heaps_remove(struct mm_heap *h);
@@ -238,6 +349,8 @@ MMI_HIDDEN _Noreturn void mmi_bad_block(struct mm_heap *h, struct mmi_region *r,
 MMI_HIDDEN int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg);
 MMI_HIDDEN int mmi_check_locked(struct mm_heap *h);
 MMI_HIDDEN void mmi_print_locked(struct mm_heap *h, int fd);
+MMI_HIDDEN void mmi_print_stats(struct mm_heap *h, int fd);
+MMI_HIDDEN void mmi_print_options(struct mm_heap *h, int fd);
 MMI_HIDDEN int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len);
 
 /* stats.c */

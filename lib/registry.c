@@ -29,7 +29,7 @@ struct table {
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct table *table;
 static size_t count;
-static unsigned seq;
+unsigned mmi_registry_seq;	/* odd while a writer works */
 
 static inline void cpu_relax(void)
 {
@@ -52,13 +52,13 @@ void mmi_registry_unlock(void)
 
 static void write_begin(void)
 {
-	__atomic_store_n(&seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&mmi_registry_seq, mmi_registry_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 static void write_end(void)
 {
-	__atomic_store_n(&seq, seq + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&mmi_registry_seq, mmi_registry_seq + 1, __ATOMIC_RELEASE);
 }
 
 /* Index of the first span starting above addr, in t[0..n). */
@@ -148,10 +148,14 @@ void mmi_registry_move(struct mmi_region *r, uintptr_t old_start)
 	pthread_mutex_unlock(&reg_lock);
 }
 
-struct mmi_region *mmi_registry_find(uintptr_t addr)
+__thread struct mmi_hint mmi_hint MMI_TLS;
+
+struct mmi_region *mmi_registry_find_slow(uintptr_t addr)
 {
+	struct mmi_hint *h = &mmi_hint;
+
 	for (;;) {
-		unsigned s = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
+		unsigned s = __atomic_load_n(&mmi_registry_seq, __ATOMIC_ACQUIRE);
 		struct mmi_region *found = NULL;
 		struct table *tab;
 		struct span *t;
@@ -168,11 +172,19 @@ struct mmi_region *mmi_registry_find(uintptr_t addr)
 			if (n > tab->capacity)
 				n = tab->capacity;
 			i = upper_bound(t, n, addr);
-			if (i > 0 && addr < __atomic_load_n(&t[i - 1].end, __ATOMIC_RELAXED))
+			if (i > 0 && addr < __atomic_load_n(&t[i - 1].end, __ATOMIC_RELAXED)) {
 				found = __atomic_load_n(&t[i - 1].region, __ATOMIC_RELAXED);
+				h->start = __atomic_load_n(&t[i - 1].start, __ATOMIC_RELAXED);
+				h->end = __atomic_load_n(&t[i - 1].end, __ATOMIC_RELAXED);
+			}
 		}
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&seq, __ATOMIC_RELAXED) == s)
+		if (__atomic_load_n(&mmi_registry_seq, __ATOMIC_RELAXED) == s) {
+			if (found) {
+				h->seq = s;
+				h->region = found;
+			}
 			return found;
+		}
 	}
 }
