@@ -8,6 +8,7 @@
  * processes after, so the child starts with every heap consistent and
  * unlocked, whatever the parent's other threads were doing.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,8 @@ struct mm_heap *mmi_default_heap_init(void)
 }
 
 
+static int stats_fd = -1;	/* LIBMM_STATS: where the report goes */
+
 static int env_on(const char *name)
 {
 	const char *s = getenv(name);
@@ -239,11 +242,15 @@ __attribute__((constructor)) static void libmm_init(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (env_on("LIBMM_VERBOSE"))
 		mmi_print_options(h, 2);
+	if (env_on("LIBMM_STATS"))
+		stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
 }
 
-/* LIBMM_STATS=1: the default heap's statistics on stderr at exit. */
+/* LIBMM_STATS=1: the default heap's statistics on stderr at exit, through
+ * a copy of fd 2 made at start, since many programs close stderr before
+ * they exit. */
 __attribute__((destructor)) static void libmm_fini(void)
 {
-	if (env_on("LIBMM_STATS"))
-		mmi_print_stats(mmi_default_heap(), 2);
+	if (stats_fd >= 0)
+		mmi_print_stats(mmi_default_heap(), stats_fd);
 }
