@@ -9,9 +9,11 @@
  * wall time is taken with CLOCK_MONOTONIC around fork and wait4; the peak
  * resident set is wait4's ru_maxrss, which covers the command and every
  * descendant it waited for (gcc's cc1 and as, for instance), and so is
- * the CPU time (user plus system, all threads).  One line
+ * the CPU time (user plus system, all threads) and the count of minor page
+ * faults (pages the kernel had to supply, often after the allocator gave
+ * them back).  One line
  *
- *   wall=SECONDS cpu=SECONDS maxrss_kib=KIB status=N timeout=0|1
+ *   wall=SECONDS cpu=SECONDS maxrss_kib=KIB minflt=N status=N timeout=0|1
  *
  * goes to FILE (or standard error).  status is the exit status, or 128 plus
  * the signal number; measure exits with that status too (or 75 when it
@@ -158,9 +160,9 @@ int main(int argc, char **argv)
 		perror(out);
 		return 126;
 	}
-	fprintf(f, "wall=%.6f cpu=%.6f maxrss_kib=%ld status=%d timeout=%d\n",
+	fprintf(f, "wall=%.6f cpu=%.6f maxrss_kib=%ld minflt=%ld status=%d timeout=%d\n",
 		wall, tv_seconds(ru.ru_utime) + tv_seconds(ru.ru_stime),
-		ru.ru_maxrss, status, timed_out ? 1 : 0);
+		ru.ru_maxrss, ru.ru_minflt, status, timed_out ? 1 : 0);
 	if (f != stderr && fclose(f) != 0) {
 		perror(out);
 		return 126;
