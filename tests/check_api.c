@@ -14,6 +14,7 @@
 #include <libmm.h>
 
 #include "testutil.h"
+#include "walkutil.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
@@ -26,26 +27,6 @@ static volatile size_t v_ptrdiff_max = PTRDIFF_MAX;
 /* --- small helpers ------------------------------------------------------ */
 
 /* xorshift64*: a seeded, reproducible sequence. */
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 0x9e3779b97f4a7c15ull;
-}
-
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static size_t rng_below(size_t n)
-{
-	return (size_t)(rng_next() % n);
-}
-
 /* Hide where p came from, so that the compiler's object-size tracking
  * (alloc_size, _FORTIFY_SOURCE) allows writing all mm_usable_size bytes. */
 static void *launder(void *p)
@@ -78,53 +59,6 @@ static void assert_spans_disjoint(struct span *s, size_t n)
 }
 
 /* A block as the walk reports it. */
-struct blk {
-	void *addr;
-	size_t size;
-	int in_use;
-};
-
-struct blist {
-	struct blk *v;
-	size_t n, cap;
-};
-
-static int collect_cb(void *block, size_t size, int in_use, void *arg)
-{
-	struct blist *l = arg;
-	if (l->n < l->cap) {
-		l->v[l->n].addr = block;
-		l->v[l->n].size = size;
-		l->v[l->n].in_use = in_use;
-	}
-	l->n++;
-	return 0;
-}
-
-/* Walk heap h into l (the array is allocated beforehand: the callback must
- * not allocate while the heap's lock is held). */
-static void walk_collect(mm_heap_t *h, struct blist *l)
-{
-	l->n = 0;
-	ck_assert_int_eq(mm_heap_walk(h, collect_cb, l), 0);
-	ck_assert_msg(l->n <= l->cap, "walk saw %zu blocks, room for %zu",
-		      l->n, l->cap);
-}
-
-static void blist_init(struct blist *l, size_t cap)
-{
-	l->v = calloc(cap, sizeof *l->v);
-	ck_assert_ptr_nonnull(l->v);
-	l->n = 0;
-	l->cap = cap;
-}
-
-static void blist_fini(struct blist *l)
-{
-	free(l->v);
-	l->v = NULL;
-}
-
 /* Index of the walk entry at addr, or -1. */
 static long blist_find(const struct blist *l, const void *addr)
 {

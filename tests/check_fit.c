@@ -15,67 +15,11 @@
 #include <libmm.h>
 
 #include "testutil.h"
+#include "walkutil.h"
 
 #define KiB ((size_t)1024)
 
 /* --- helpers -------------------------------------------------------------- */
-
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed)
-{
-	rng_state = seed ? seed : 0x9e3779b97f4a7c15ull;
-}
-
-static uint64_t rng_next(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-static size_t rng_below(size_t n)
-{
-	return (size_t)(rng_next() % n);
-}
-
-struct blk {
-	void *addr;
-	size_t size;
-	int in_use;
-};
-
-struct blist {
-	struct blk *v;
-	size_t n, cap;
-};
-
-static int collect_cb(void *block, size_t size, int in_use, void *arg)
-{
-	struct blist *l = arg;
-	if (l->n < l->cap) {
-		l->v[l->n].addr = block;
-		l->v[l->n].size = size;
-		l->v[l->n].in_use = in_use;
-	}
-	l->n++;
-	return 0;
-}
-
-static void blist_init(struct blist *l, size_t cap)
-{
-	l->v = calloc(cap, sizeof *l->v);
-	ck_assert_ptr_nonnull(l->v);
-	l->n = 0;
-	l->cap = cap;
-}
-
-static void blist_fini(struct blist *l)
-{
-	free(l->v);
-	l->v = NULL;
-}
 
 static int blk_cmp(const void *a, const void *b)
 {
@@ -86,12 +30,9 @@ static int blk_cmp(const void *a, const void *b)
 
 /* Walk h into l, sorted by address; the walked blocks must be 16-aligned
  * and must not overlap one another. */
-static void walk_collect(mm_heap_t *h, struct blist *l)
+static void walk_sorted(mm_heap_t *h, struct blist *l)
 {
-	l->n = 0;
-	ck_assert_int_eq(mm_heap_walk(h, collect_cb, l), 0);
-	ck_assert_msg(l->n <= l->cap, "walk saw %zu blocks, room for %zu",
-		      l->n, l->cap);
+	walk_collect(h, l);
 	qsort(l->v, l->n, sizeof *l->v, blk_cmp);
 	for (size_t i = 0; i < l->n; i++) {
 		ck_assert_msg(tu_aligned(l->v[i].addr, 16),
@@ -242,7 +183,7 @@ static void build_layout(const struct theap *t, struct layout *L,
 	check_guards(L);
 	ck_assert_int_eq(mm_heap_check(h), 0);
 
-	walk_collect(h, l);
+	walk_sorted(h, l);
 	const struct blk *a = blist_find(l, L->A), *b = blist_find(l, L->B),
 			 *c = blist_find(l, L->C);
 	ck_assert_msg(a && b && c, "holes not in the walk");
@@ -316,7 +257,7 @@ static void one_request(const struct kind *k, struct theap *t, size_t req,
 	check_guards(&L);
 	ck_assert(tu_check(p, req, 55));
 
-	walk_collect(t->h, &l);
+	walk_sorted(t->h, &l);
 	const struct blk *b = blist_find(&l, p);
 	ck_assert(b && b->in_use && b->size >= req);
 	ck_assert_int_eq(mm_heap_check(t->h), 0);
@@ -392,7 +333,7 @@ START_TEST(test_close_sizes)
 		tu_fill(g[i], SZ_G, 200u + (unsigned)i);
 	mm_heap_free(t.h, x);
 	mm_heap_free(t.h, y);
-	walk_collect(t.h, &l);
+	walk_sorted(t.h, &l);
 	const struct blk *bx = blist_find(&l, x), *by = blist_find(&l, y);
 	ck_assert(bx && by && !bx->in_use && !by->in_use);
 	ck_assert_uint_gt(bx->size, by->size);
@@ -481,7 +422,7 @@ START_TEST(test_mixed_blocks)
 			ck_assert_msg(tu_check(p[i], len[i], seed),
 				      "%s: block %d damaged", k->name, i);
 		}
-		walk_collect(t.h, &l);	/* checks non-overlap */
+		walk_sorted(t.h, &l);	/* checks non-overlap */
 		size_t used = 0;
 		for (size_t j = 0; j < l.n; j++)
 			used += l.v[j].in_use != 0;
@@ -498,7 +439,7 @@ START_TEST(test_mixed_blocks)
 	}
 	for (int i = 1; i < N; i += 2)
 		mm_heap_free(t.h, p[i]);
-	walk_collect(t.h, &l);
+	walk_sorted(t.h, &l);
 	for (size_t j = 0; j < l.n; j++)
 		ck_assert(!l.v[j].in_use);
 	if (t.buf)	/* a pool is one span: all merged back together */
@@ -596,7 +537,7 @@ START_TEST(test_random_workload)
 	ck_assert_int_eq(mm_heap_check(t.h), 0);
 
 	/* everything still live is in the walk, in use, big enough */
-	walk_collect(t.h, &l);
+	walk_sorted(t.h, &l);
 	for (size_t i = 0; i < SLOTS; i++) {
 		if (!p[i])
 			continue;
@@ -608,7 +549,7 @@ START_TEST(test_random_workload)
 	for (size_t i = 0; i < SLOTS; i++)
 		mm_heap_free(t.h, p[i]);
 	ck_assert_int_eq(mm_heap_check(t.h), 0);
-	walk_collect(t.h, &l);
+	walk_sorted(t.h, &l);
 	for (size_t j = 0; j < l.n; j++)
 		ck_assert(!l.v[j].in_use);
 	if (t.buf)

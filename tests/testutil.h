@@ -67,4 +67,25 @@ static inline size_t tu_rss_bytes(void)
 	return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+/* A small seeded PRNG (xorshift64*), so that workloads repeat exactly. */
+static uint64_t rng_state __attribute__((unused));
+
+static inline void rng_seed(uint64_t seed)
+{
+	rng_state = seed ? seed : 0x9e3779b97f4a7c15ull;
+}
+
+static inline uint64_t rng_next(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static inline size_t rng_below(size_t n)
+{
+	return (size_t)(rng_next() % n);
+}
+
 #endif
