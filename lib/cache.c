@@ -4,7 +4,9 @@
  *
  * A cached block is, to the heap, still in use: it keeps its header and its
  * place, and only its cookie changes (to mmi_cached_cookie), which is what
- * tells a second free of it for the double free it is.  Each thread keeps a
+ * tells a second free of it for the double free it is.  Its first payload
+ * word links it to the next cached block, masked (mmi_cache_link) and
+ * checked on every pop, so a write after free is caught, not obeyed.  Each thread keeps a
  * list per block size up to MMI_CACHE_MAX_BSIZE; a list that fills up gives
  * half of itself back under one lock.  A thread's cache is returned whole
  * when the thread exits, and before mm_trim and before any look inside the
@@ -32,12 +34,19 @@ static int key_ready;
 /* Give the first n blocks of list i back to the heap h. */
 static void give_back(struct mm_heap *h, struct mmi_tcache *t, unsigned i, unsigned n)
 {
+	size_t bsize = (size_t)(i + 2) * MMI_ALIGN;
 	struct mmi_block *b = t->bin[i];
 
 	mmi_lock(h);
 	while (n-- && b) {
-		struct mmi_block *next = b->next_free;
-		b->cookie = (uintptr_t)b ^ h->cookie_key;
+		struct mmi_block *next;
+
+		if (mmi_cookie_load(b) != mmi_cached_cookie(h, b, bsize))
+			mmi_corrupt_locked(h, mmi_payload(b));
+		next = mmi_cache_link(h, b, b->next_free);
+		if (next && !mmi_arena_of(h, next))
+			mmi_corrupt_locked(h, mmi_payload(b));
+		mmi_cookie_store(b, mmi_cookie(h, b, bsize, MMI_TAG_USED));
 		mmi_free_block_locked(h, b);
 		t->count[i]--;
 		b = next;

@@ -89,38 +89,85 @@ void mmi_fatal(const char *what, const void *addr)
 	abort();
 }
 
+/* The heap h is damaged at addr, found while its lock was held: release
+ * the lock first, so that a SIGABRT handler that allocates (a logger,
+ * backtrace_symbols) can still run, then report and abort. */
+void mmi_corrupt_locked(struct mm_heap *h, const void *addr)
+{
+	mmi_unlock(h);
+	mmi_heaps_unlock_if_held();
+	mmi_fatal("heap corruption at", addr);
+}
+
+/* A block in a thread's cache (no lock held) lost its header or link. */
+void mmi_cache_corrupt(const struct mmi_block *b)
+{
+	mmi_fatal("heap corruption at", mmi_payload((struct mmi_block *)b));
+}
+
+/* 1 when the free-looking block b of arena r really is a free block in
+ * the index: footer, neighbours and list links agree.  A header forged by
+ * an overflow fails this and is reported as corruption, not double free. */
+static int genuinely_free(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b)
+{
+	size_t size = mmi_bsize(b);
+	struct mmi_block *next;
+
+	if (size < MMI_MIN_BLOCK || size > (uintptr_t)mmi_end_marker(r) - (uintptr_t)b)
+		return 0;
+	next = mmi_after(b);
+	if (((size_t *)next)[-1] != size || !(next->head & MMI_PREV_FREE))
+		return 0;
+	return mmi_fit_of(h)->linked(h, b);
+}
+
 /*
- * p passed the cheap checks' region lookup but is not an in-use block start
- * of region r.  Walk r to say what it is instead; this is the slow path of
- * a program that is about to die, so thoroughness beats speed.
+ * p passed the region lookup but is not an in-use block start of region r:
+ * what is it?  Walks r; this is the slow path of a program that is about
+ * to die, so thoroughness beats speed.  The caller holds h's lock (or the
+ * region cannot change under it: a large block).
  */
-void mmi_bad_block(struct mm_heap *h, struct mmi_region *r, const void *p)
+const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r, const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	uintptr_t limit = r->kind == MMI_REGION_LARGE ? r->end : (uintptr_t)mmi_end_marker(r);
 	struct mmi_block *b = r->first;
 
 	if (a < (uintptr_t)b + MMI_HDR)
-		mmi_fatal("invalid pointer", p);
+		return "invalid pointer";
+	if (a < limit && (h->flags & MMI_CACHE_FLAG)) {
+		struct mmi_block *c = mmi_block_of(p);
+		if (mmi_cookie_load(c) == mmi_cached_cookie(h, c, mmi_bsize(c)))
+			return "double free";
+	}
 	while ((uintptr_t)b < limit) {
 		size_t size = mmi_bsize(b);
 
 		if (size < MMI_MIN_BLOCK || size > limit - (uintptr_t)b)
-			mmi_fatal("heap corruption at", p);
+			return "heap corruption at";
 		if (a == (uintptr_t)mmi_payload(b)) {
-			if (b->head & MMI_FREE)
-				mmi_fatal("double free", p);
-			mmi_fatal("heap corruption at", p);
+			if ((b->head & MMI_FREE) && genuinely_free(h, r, b))
+				return "double free";
+			return "heap corruption at";
 		}
 		if (a > (uintptr_t)b && a < (uintptr_t)b + size) {
 			struct mmi_block *stale = mmi_block_of(p);
 			if ((b->head & MMI_FREE) && stale->cookie == mmi_merged_cookie(h, stale))
-				mmi_fatal("double free", p);
-			mmi_fatal("pointer into the middle of a block", p);
+				return "double free";
+			return "pointer into the middle of a block";
 		}
 		b = mmi_after(b);
 	}
-	mmi_fatal("invalid pointer", p);
+	return "invalid pointer";
+}
+
+void mmi_die_bad_block(struct mm_heap *h, struct mmi_region *r, const void *p, int locked)
+{
+	const char *what = mmi_diagnose_block(h, r, p);
+
+	if (locked)
+		mmi_unlock(h);
+	mmi_fatal(what, p);
 }
 
 /* --- Walking --------------------------------------------------------------- */
@@ -188,8 +235,10 @@ static int check_arena(struct mm_heap *h, struct mmi_region *r, struct tally *t)
 			t->free_blocks++;
 			t->free_bytes += size - MMI_HDR;
 		} else {
-			if (b->cookie != ((uintptr_t)b ^ h->cookie_key) &&
-			    !((h->flags & MMI_CACHE_FLAG) && b->cookie == mmi_cached_cookie(h, b)))
+			uintptr_t cookie = mmi_cookie_load(b);
+			if (cookie != mmi_used_cookie(h, b) &&
+			    !((h->flags & MMI_CACHE_FLAG) &&
+			      cookie == mmi_cached_cookie(h, b, size)))
 				return -1;
 			t->used_blocks++;
 			t->used_bytes += size - MMI_HDR;
@@ -198,7 +247,7 @@ static int check_arena(struct mm_heap *h, struct mmi_region *r, struct tally *t)
 	}
 	if (b != end || mmi_bsize(end) != 0 || (end->head & (MMI_FREE | MMI_LARGE)) ||
 	    !!(end->head & MMI_PREV_FREE) != prev_free ||
-	    end->cookie != ((uintptr_t)end ^ h->cookie_key))
+	    end->cookie != mmi_used_cookie(h, end))
 		return -1;
 	return 0;
 }
@@ -213,7 +262,7 @@ static int check_large(struct mm_heap *h, struct mmi_region *r, struct tally *t)
 		return -1;
 	if (!(b->head & MMI_LARGE) || (b->head & MMI_FREE) ||
 	    (uintptr_t)b + mmi_bsize(b) != r->end ||
-	    b->cookie != ((uintptr_t)b ^ h->cookie_key))
+	    b->cookie != mmi_used_cookie(h, b))
 		return -1;
 	t->used_blocks++;
 	t->used_bytes += mmi_bsize(b) - MMI_HDR;
@@ -242,7 +291,7 @@ int mmi_check_locked(struct mm_heap *h)
 	    t.free_bytes != h->st.free_bytes || t.free_blocks != h->st.free_blocks ||
 	    t.mapped_blocks != h->st.mapped_blocks || t.mapped_bytes != h->st.mapped_bytes)
 		return -1;
-	return h->fit->check(h, t.free_blocks);
+	return mmi_fit_of(h)->check(h, t.free_blocks);
 }
 
 /* --- Printing -------------------------------------------------------------- */
@@ -288,7 +337,7 @@ void mmi_print_locked(struct mm_heap *h, int fd)
 	out_str(&pr.o, "libmm heap ");
 	out_hex(&pr.o, (uintptr_t)h);
 	out_str(&pr.o, ": ");
-	out_str(&pr.o, h->fit->name);
+	out_str(&pr.o, mmi_fit_of(h)->name);
 	out_str(&pr.o, (h->flags & MMI_POOL_FLAG) ? ", caller's buffer" :
 		       (h->flags & MM_SOURCE_BRK) ? ", program break" : ", mmap");
 	out_str(&pr.o, ", ");
@@ -354,7 +403,7 @@ void mmi_print_options(struct mm_heap *h, int fd)
 	struct out o = { .fd = fd };
 
 	out_str(&o, "libmm " LIBMM_VERSION_STRING ": default heap ");
-	out_str(&o, h->fit->name);
+	out_str(&o, mmi_fit_of(h)->name);
 	out_str(&o, (h->flags & MM_SOURCE_BRK) ? ", program break" : ", mmap");
 	out_field(&o, ", mmap threshold ", h->mmap_threshold);
 	out_field(&o, ", trim threshold ", h->trim_threshold);

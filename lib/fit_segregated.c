@@ -66,11 +66,31 @@ static void seg_insert(struct mm_heap *h, struct mmi_block *b)
 	h->sl_bitmap[fl] |= 1u << sl;
 }
 
+/* 1 when b's list neighbours point back at it (or its list starts at b). */
+static int seg_linked(struct mm_heap *h, struct mmi_block *b)
+{
+	unsigned fl, sl;
+	struct mmi_block *prev = b->prev_free, *next = b->next_free;
+
+	mapping(mmi_bsize(b), &fl, &sl);
+	if (fl >= h->fl_count)
+		return 0;
+	if (next && (!mmi_arena_of(h, next) || next->prev_free != b))
+		return 0;
+	if (prev)
+		return mmi_arena_of(h, prev) && prev->next_free == b;
+	return *head_of(h, fl, sl) == b;
+}
+
+/* Unlinks only a block whose links agree: a forged free block cannot turn
+ * the unlink into a write to an address of the forger's choosing. */
 static void seg_remove(struct mm_heap *h, struct mmi_block *b)
 {
 	unsigned fl, sl;
 	struct mmi_block *prev = b->prev_free, *next = b->next_free;
 
+	if (!seg_linked(h, b))
+		mmi_corrupt_locked(h, mmi_payload(b));
 	mapping(mmi_bsize(b), &fl, &sl);
 	if (next)
 		next->prev_free = prev;
@@ -107,11 +127,13 @@ static int next_nonempty(const struct mm_heap *h, unsigned *fl, unsigned *sl)
 }
 
 /* The smallest block of at least bsize in one list (first found on ties). */
-static struct mmi_block *smallest_in(struct mmi_block *b, size_t bsize)
+static struct mmi_block *smallest_in(struct mm_heap *h, struct mmi_block *b, size_t bsize)
 {
 	struct mmi_block *best = NULL;
 
 	for (; b; b = b->next_free) {
+		if (b->next_free)
+			mmi_check_link_locked(h, b, b->next_free);
 		size_t s = mmi_bsize(b);
 		if (s >= bsize && (!best || s < mmi_bsize(best))) {
 			best = b;
@@ -138,9 +160,12 @@ static struct mmi_block *good_find(struct mm_heap *h, size_t bsize)
 	mapping(bsize, &fl, &sl);
 	if (fl >= h->fl_count)
 		return NULL;
-	for (b = *head_of(h, fl, sl); b; b = b->next_free)
+	for (b = *head_of(h, fl, sl); b; b = b->next_free) {
 		if (mmi_bsize(b) >= bsize)
 			return b;
+		if (b->next_free)
+			mmi_check_link_locked(h, b, b->next_free);
+	}
 	return NULL;
 }
 
@@ -152,7 +177,7 @@ static struct mmi_block *best_find(struct mm_heap *h, size_t bsize)
 	mapping(bsize, &fl, &sl);
 	if (fl >= h->fl_count)
 		return NULL;
-	b = smallest_in(*head_of(h, fl, sl), bsize);
+	b = smallest_in(h, *head_of(h, fl, sl), bsize);
 	if (b)
 		return b;
 	if (++sl == MMI_SL_COUNT) {
@@ -161,7 +186,7 @@ static struct mmi_block *best_find(struct mm_heap *h, size_t bsize)
 	}
 	if (!next_nonempty(h, &fl, &sl))
 		return NULL;
-	return smallest_in(*head_of(h, fl, sl), bsize);
+	return smallest_in(h, *head_of(h, fl, sl), bsize);
 }
 
 static size_t seg_largest(struct mm_heap *h)
@@ -175,9 +200,12 @@ static size_t seg_largest(struct mm_heap *h)
 	/* the largest block is somewhere in the highest non-empty list */
 	fl = 63u - (unsigned)__builtin_clzll(h->fl_bitmap);
 	b = *head_of(h, fl, 31u - (unsigned)__builtin_clz(h->sl_bitmap[fl]));
-	for (; b; b = b->next_free)
+	for (; b; b = b->next_free) {
 		if (mmi_bsize(b) > most)
 			most = mmi_bsize(b);
+		if (b->next_free)
+			mmi_check_link_locked(h, b, b->next_free);
+	}
 	return most;
 }
 
@@ -202,7 +230,8 @@ static int seg_check(struct mm_heap *h, size_t nfree)
 				return -1;
 			for (; b; prev = b, b = b->next_free) {
 				unsigned f, s;
-				if (++seen > nfree || !mmi_in_arenas(h, b, MMI_MIN_BLOCK) ||
+				if (++seen > nfree || !mmi_arena_of(h, b) ||
+				    !mmi_in_arenas(h, b, MMI_MIN_BLOCK) ||
 				    !(b->head & MMI_FREE) || b->prev_free != prev)
 					return -1;
 				mapping(mmi_bsize(b), &f, &s);
@@ -215,9 +244,9 @@ static int seg_check(struct mm_heap *h, size_t nfree)
 }
 
 const struct mmi_fit mmi_fit_good = {
-	"good fit", seg_insert, seg_remove, good_find, seg_check, seg_largest,
+	"good fit", seg_insert, seg_remove, good_find, seg_check, seg_linked, seg_largest,
 };
 
 const struct mmi_fit mmi_fit_best = {
-	"best fit", seg_insert, seg_remove, best_find, seg_check, seg_largest,
+	"best fit", seg_insert, seg_remove, best_find, seg_check, seg_linked, seg_largest,
 };

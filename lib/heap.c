@@ -11,8 +11,10 @@
  *   FREE     the block is free and in the heap's free index
  *   PREV_FREE the block below is free, so its size sits just below our head
  *   LARGE    the block is alone in a mapping of its own (large.c)
- *   cookie   block address ^ heap->cookie_key: tells a block start that this
- *            heap handed out from anything else a caller may pass in
+ *   cookie   mmi_cookie() of the address and size under the heap's secret
+ *            keys: tells a block start that this heap handed out from
+ *            anything else a caller may pass in, and a header whose size
+ *            was overwritten from a valid one
  *
  * A region (mm_internal.h) holds a region header, then blocks from
  * region->first, then an end marker: a 16-byte header of size 0 that is
@@ -23,7 +25,8 @@
  *   3. A block's PREV_FREE flag equals its lower neighbour's FREE flag (the
  *      first block of a region has it clear).
  *   4. A free block ends with a copy of its size.
- *   5. An in-use block holds its cookie.
+ *   5. An in-use block holds its cookie (or, in a thread's cache, its
+ *      cached cookie).
  *   6. The free index holds exactly the free blocks, each once, in the list
  *      its policy puts it in (fit_*.c).
  *   7. The counters (in use, free, blocks) agree with the blocks.
@@ -32,6 +35,12 @@
  * the index when it can hold a block of its own; an aligned request first
  * cuts a free block below the aligned address.  Everything that changes
  * blocks runs under the heap's lock (none for MM_HEAP_NOLOCK heaps).
+ *
+ * Nothing a caller can write is trusted: before a free block is unlinked
+ * or merged, its size must keep it inside its arena, its footer must
+ * match, and its list neighbours must point back at it (fit_*.c); a
+ * block's size is covered by its cookie.  Anything else is "heap
+ * corruption", reported after the lock is released.
  */
 #include <errno.h>
 #include <string.h>
@@ -56,6 +65,14 @@ static int is_pool(const struct mm_heap *h)
 	return (h->flags & MMI_POOL_FLAG) != 0;
 }
 
+static struct mmi_block *carve_aligned(struct mm_heap *h, struct mmi_block *b, size_t align);
+
+const struct mmi_fit *const mmi_fits[MMI_FIT_IDS] = {
+	[MMI_FIT_ID_GOOD] = &mmi_fit_good,
+	[MMI_FIT_ID_BEST] = &mmi_fit_best,
+	[MMI_FIT_ID_FIRST] = &mmi_fit_first,
+};
+
 static int goes_large(const struct mm_heap *h, size_t bsize)
 {
 	return h->mmap_threshold && bsize >= h->mmap_threshold && !is_pool(h);
@@ -67,57 +84,88 @@ static void index_insert(struct mm_heap *h, struct mmi_block *b)
 {
 	h->st.free_blocks++;
 	h->st.free_bytes += mmi_bsize(b) - MMI_HDR;
-	h->fit->insert(h, b);
+	mmi_fit_of(h)->insert(h, b);
 }
 
-static void index_remove(struct mm_heap *h, struct mmi_block *b)
+/*
+ * The free block b of arena r looks like one: FREE, a size that keeps it
+ * inside r, its size again in its footer.  Read before b is unlinked or
+ * merged; the list links are checked by the fit's remove.
+ */
+static void check_free_block_locked(struct mm_heap *h, struct mmi_region *r,
+	struct mmi_block *b)
 {
+	size_t head = mmi_head_load(b), size = head & ~(size_t)MMI_FLAGS;
+	uintptr_t a = (uintptr_t)b;
+
+	if (!(head & MMI_FREE) || (head & MMI_LARGE) || size < MMI_MIN_BLOCK ||
+	    a < (uintptr_t)r->first || size > (uintptr_t)mmi_end_marker(r) - a ||
+	    ((size_t *)(a + size))[-1] != size)
+		mmi_corrupt_locked(h, mmi_payload(b));
+}
+
+static void index_remove(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b)
+{
+	check_free_block_locked(h, r, b);
 	h->st.free_blocks--;
 	h->st.free_bytes -= mmi_bsize(b) - MMI_HDR;
-	h->fit->remove(h, b);
+	mmi_fit_of(h)->remove(h, b);
 }
 
 static void set_used(struct mm_heap *h, struct mmi_block *b, size_t size, size_t flags)
 {
-	b->head = size | flags;
-	b->cookie = (uintptr_t)b ^ h->cookie_key;
+	mmi_head_store(b, size | flags);
+	mmi_cookie_store(b, mmi_cookie(h, b, size, MMI_TAG_USED));
 }
 
 /*
  * A header swallowed by a merge keeps a mark, so that freeing it again is
- * reported as the double free it is (mmi_bad_block) and never taken for a
+ * reported as the double free it is (mmi_diagnose_block) and never taken for a
  * live block.
  */
 static void mark_merged(struct mm_heap *h, struct mmi_block *b)
 {
-	b->head |= MMI_FREE;
-	b->cookie = mmi_merged_cookie(h, b);
+	mmi_head_store(b, mmi_head_load(b) | MMI_FREE);
+	mmi_cookie_store(b, mmi_merged_cookie(h, b));
 }
 
 /*
- * Turn the used-or-detached block b into a free one, merging it with free
- * neighbours, and put the result in the index.  Returns the merged block.
+ * Turn the used-or-detached block b of arena r into a free one, merging it
+ * with free neighbours, and put the result in the index.  Returns the
+ * merged block.  b's own size is trusted (its cookie covered it); the
+ * neighbours' headers are checked before they are merged.
  */
-static struct mmi_block *release(struct mm_heap *h, struct mmi_block *b)
+static struct mmi_block *block_release(struct mm_heap *h, struct mmi_region *r,
+	struct mmi_block *b)
 {
 	size_t size = mmi_bsize(b);
 	struct mmi_block *next = mmi_after(b);
 
-	if (next->head & MMI_FREE) {
-		index_remove(h, next);
+	if ((uintptr_t)next > (uintptr_t)mmi_end_marker(r))
+		mmi_corrupt_locked(h, mmi_payload(b));
+	if (mmi_head_load(next) & MMI_FREE) {
+		index_remove(h, r, next);
 		size += mmi_bsize(next);
 		mark_merged(h, next);
 	}
-	if (b->head & MMI_PREV_FREE) {
-		struct mmi_block *prev = mmi_before(b);
-		index_remove(h, prev);
-		size += mmi_bsize(prev);
+	if (mmi_head_load(b) & MMI_PREV_FREE) {
+		size_t psize = ((size_t *)b)[-1];
+		struct mmi_block *prev;
+
+		if (psize < MMI_MIN_BLOCK || (psize & (MMI_ALIGN - 1)) ||
+		    psize > (uintptr_t)b - (uintptr_t)r->first)
+			mmi_corrupt_locked(h, mmi_payload(b));
+		prev = mmi_before(b);
+		if (mmi_bsize(prev) != psize)
+			mmi_corrupt_locked(h, mmi_payload(prev));
+		index_remove(h, r, prev);
+		size += psize;
 		mark_merged(h, b);
 		b = prev;
 	}
-	b->head = size | MMI_FREE;
+	mmi_head_store(b, size | MMI_FREE);
 	mmi_set_footer(b);
-	mmi_after(b)->head |= MMI_PREV_FREE;
+	mmi_set_prev_free(mmi_after(b), 1);
 	index_insert(h, b);
 	return b;
 }
@@ -133,30 +181,33 @@ static void take(struct mm_heap *h, struct mmi_block *b, size_t bsize)
 
 	if (size - bsize >= MMI_MIN_BLOCK) {
 		struct mmi_block *rest = (struct mmi_block *)((char *)b + bsize);
-		rest->head = (size - bsize) | MMI_FREE;
+		mmi_head_store(rest, (size - bsize) | MMI_FREE);
 		mmi_set_footer(rest);
-		mmi_after(rest)->head |= MMI_PREV_FREE;
+		mmi_set_prev_free(mmi_after(rest), 1);
 		index_insert(h, rest);
 		size = bsize;
 	} else {
-		((struct mmi_block *)((char *)b + size))->head &= ~(size_t)MMI_PREV_FREE;
+		mmi_set_prev_free((struct mmi_block *)((char *)b + size), 0);
 	}
 	set_used(h, b, size, prev_flag);
 }
 
-/* Cut the in-use block b down to bsize bytes, freeing the tail if it can
- * hold a block.  Returns the freed (merged) tail or NULL. */
-static struct mmi_block *shrink_used(struct mm_heap *h, struct mmi_block *b, size_t bsize)
+/* Cut the in-use block b of arena r down to bsize bytes, freeing the tail
+ * if it can hold a block.  Returns the freed (merged) tail or NULL. */
+static struct mmi_block *shrink_used(struct mm_heap *h, struct mmi_region *r,
+	struct mmi_block *b, size_t bsize)
 {
 	size_t size = mmi_bsize(b);
 	struct mmi_block *tail;
 
-	if (size - bsize < MMI_MIN_BLOCK)
+	if (size - bsize < MMI_MIN_BLOCK) {
+		set_used(h, b, size, mmi_head_load(b) & MMI_PREV_FREE);
 		return NULL;
+	}
 	tail = (struct mmi_block *)((char *)b + bsize);
-	tail->head = size - bsize;
-	b->head = bsize | (b->head & MMI_FLAGS);
-	return release(h, tail);
+	mmi_head_store(tail, size - bsize);
+	set_used(h, b, bsize, mmi_head_load(b) & MMI_PREV_FREE);
+	return block_release(h, r, tail);
 }
 
 /* --- Regions ------------------------------------------------------------- */
@@ -191,7 +242,8 @@ static void write_end_marker(struct mm_heap *h, struct mmi_region *r, size_t fla
 	set_used(h, mmi_end_marker(r), 0, flags);
 }
 
-/* Lay out [start, start+len) as a region holding one free block. */
+/* Lay out [start, start+len) as a region holding one free block; NULL
+ * (nothing changed) when the region table has no room for it. */
 static struct mmi_region *new_arena(struct mm_heap *h, uintptr_t start, size_t len,
 	unsigned kind)
 {
@@ -208,11 +260,11 @@ static struct mmi_region *new_arena(struct mm_heap *h, uintptr_t start, size_t l
 	b->head = (len - MMI_REGION_HDR - MMI_HDR) | MMI_FREE;
 	mmi_set_footer(b);
 	write_end_marker(h, r, MMI_PREV_FREE);
+	if (kind != MMI_REGION_POOL && mmi_registry_add(r) != 0)
+		return NULL;
 	link_arena(h, r);
 	h->st.regions++;
 	mmi_count_os(h, (long)len);
-	if (kind != MMI_REGION_POOL)
-		mmi_registry_add(r);
 	index_insert(h, b);
 	return r;
 }
@@ -222,7 +274,7 @@ static void drop_arena(struct mm_heap *h, struct mmi_region *r)
 {
 	size_t len = r->end - r->start;
 
-	index_remove(h, r->first);
+	index_remove(h, r, r->first);
 	unlink_region(&h->arenas, r);
 	h->st.regions--;
 	mmi_count_os(h, -(long)len);
@@ -269,12 +321,18 @@ static int grow_brk(struct mm_heap *h, size_t len)
 		last->end += len;
 		mmi_registry_move(last, old_start);
 		write_end_marker(h, last, 0);
-		b->head = len | flags;
-		release(h, b);
+		mmi_head_store(b, len | flags);
+		block_release(h, last, b);
 		mmi_count_os(h, (long)len);
 		return 0;
 	}
-	new_arena(h, base, len, MMI_REGION_BRK);
+	if (!new_arena(h, base, len, MMI_REGION_BRK)) {
+		/* no room to list it: the span goes back (or at least its
+		 * pages, if something moved the break since) */
+		if (!mmi_brk_shrink(base + len, len))
+			mmi_os_discard(base, base + len);
+		return -1;
+	}
 	return 0;
 }
 
@@ -288,6 +346,10 @@ static int grow(struct mm_heap *h, size_t bsize)
 
 	if (is_pool(h))
 		return -1;
+	/* Room in the region table first: a failure there is a failed
+	 * allocation like any other, before anything is committed. */
+	if (mmi_registry_reserve() != 0)
+		return -1;
 	if ((h->flags & MM_SOURCE_BRK) && grow_brk(h, len) == 0)
 		return 0;
 	m = mmi_os_map(len);
@@ -297,7 +359,10 @@ static int grow(struct mm_heap *h, size_t bsize)
 	}
 	if (!m)
 		return -1;
-	new_arena(h, (uintptr_t)m, len, MMI_REGION_MMAP);
+	if (!new_arena(h, (uintptr_t)m, len, MMI_REGION_MMAP)) {
+		mmi_os_unmap(m, len);
+		return -1;
+	}
 	if (h->grow_size < MMI_GROW_MAX)
 		h->grow_size *= 2;
 	return 0;
@@ -305,42 +370,44 @@ static int grow(struct mm_heap *h, size_t bsize)
 
 static struct mmi_block *find_or_grow(struct mm_heap *h, size_t bsize)
 {
-	struct mmi_block *b = h->fit->find(h, bsize);
+	struct mmi_block *b = mmi_fit_of(h)->find(h, bsize);
 
 	if (!b && grow(h, bsize) == 0)
-		b = h->fit->find(h, bsize);
+		b = mmi_fit_of(h)->find(h, bsize);
 	return b;
 }
 
 /*
  * Give back part of the free block b, the last of brk region r, by lowering
- * the break; keep pad bytes.  The whole region goes when nothing is kept.
- * 1 if the break went down.
+ * the break; keep pad bytes of it.  The region itself stays, with b's
+ * header in its first page: a pointer into it is still known, so a second
+ * free of a block given back this way says "double free", not "invalid
+ * pointer".  A pad larger than the region keeps everything.  1 if the
+ * break went down.
  */
 static int brk_trim(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b, size_t pad)
 {
-	uintptr_t keep_end;
+	uintptr_t keep_end, min_end = (uintptr_t)b + MMI_MIN_BLOCK + MMI_HDR;
 	size_t cut;
 
-	if (b == r->first && pad == 0) {
-		if (mmi_brk_shrink(r->end, 0) == 0)
-			return 0;	/* the break is not ours to lower */
-		drop_arena(h, r);
-		return 1;
-	}
-	keep_end = round_up((uintptr_t)b + MMI_MIN_BLOCK + MMI_HDR + pad, mmi_page_size());
+	if (pad >= r->end - min_end)
+		return 0;
+	keep_end = round_up(min_end + pad, mmi_page_size());
 	if (keep_end >= r->end)
 		return 0;
 	cut = r->end - keep_end;
-	if (!mmi_brk_shrink(r->end, cut))
+	/* out of the index while b's footer is still mapped */
+	index_remove(h, r, b);
+	if (!mmi_brk_shrink(r->end, cut)) {
+		index_insert(h, b);
 		return 0;
-	index_remove(h, b);
+	}
 	{
 		uintptr_t old_start = r->start;
 		r->end = keep_end;
 		mmi_registry_move(r, old_start);
 	}
-	b->head = (keep_end - MMI_HDR - (uintptr_t)b) | MMI_FREE;
+	mmi_head_store(b, (keep_end - MMI_HDR - (uintptr_t)b) | MMI_FREE);
 	mmi_set_footer(b);
 	write_end_marker(h, r, MMI_PREV_FREE);
 	index_insert(h, b);
@@ -393,11 +460,43 @@ static void after_release(struct mm_heap *h, struct mmi_region *r, struct mmi_bl
 
 /* --- Finding and checking a caller's block --------------------------------- */
 
+struct mmi_region *mmi_arena_of(const struct mm_heap *h, const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct mmi_region *r;
+
+	if (a & (MMI_ALIGN - 1))
+		return NULL;
+	if (is_pool(h))
+		r = h->arenas;
+	else if (!(r = mmi_registry_find(a)) || r->heap != h || r->kind == MMI_REGION_LARGE)
+		return NULL;
+	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r))
+		return NULL;
+	return r;
+}
+
+void mmi_check_link_locked(struct mm_heap *h, struct mmi_block *b, struct mmi_block *link)
+{
+	if (!mmi_arena_of(h, link))
+		mmi_corrupt_locked(h, mmi_payload(b));
+}
+
+/* The arena holding the free block b that the index handed out. */
+static struct mmi_region *arena_of_free_or_die(struct mm_heap *h, struct mmi_block *b)
+{
+	struct mmi_region *r = mmi_arena_of(h, b);
+
+	if (!r)
+		mmi_corrupt_locked(h, mmi_payload(b));
+	return r;
+}
+
 /*
  * The region holding block p.  With h given, p must belong to h; with h
  * NULL, to any heap that takes memory from the OS.  Dies on anything else.
  */
-static struct mmi_region *resolve(struct mm_heap *h, const void *p)
+static struct mmi_region *region_of_or_die(struct mm_heap *h, const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	struct mmi_region *r;
@@ -423,20 +522,18 @@ static struct mmi_region *resolve(struct mm_heap *h, const void *p)
 	mmi_fatal("invalid pointer", p);
 }
 
-/* The in-use block at p in arena r, or death with the reason. */
-static struct mmi_block *used_block(struct mm_heap *h, struct mmi_region *r, const void *p)
+/* The in-use block at p in arena r; with the lock held.  Anything else
+ * ends the process, after the lock is released. */
+static struct mmi_block *used_block_or_die_locked(struct mm_heap *h, struct mmi_region *r,
+	const void *p)
 {
 	struct mmi_block *b = mmi_block_of(p);
 	uintptr_t a = (uintptr_t)b;
 
-	if (a >= (uintptr_t)r->first && a < (uintptr_t)mmi_end_marker(r) &&
-	    b->cookie == mmi_cached_cookie(h, b))
-		mmi_fatal("double free", p);
 	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r) ||
-	    (b->head & (MMI_FREE | MMI_LARGE)) || b->cookie != (a ^ h->cookie_key) ||
-	    mmi_bsize(b) < MMI_MIN_BLOCK ||
-	    mmi_bsize(b) > (uintptr_t)mmi_end_marker(r) - a)
-		mmi_bad_block(h, r, p);
+	    (mmi_head_load(b) & (MMI_FREE | MMI_LARGE)) ||
+	    mmi_cookie_load(b) != mmi_used_cookie(h, b))
+		mmi_die_bad_block(h, r, p, 1);
 	return b;
 }
 
@@ -446,15 +543,17 @@ void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
 {
 	memset(h, 0, MMI_HEAP_BYTES(fl_count));
 	h->magic = MMI_HEAP_MAGIC ^ (uintptr_t)h;
-	h->cookie_key = mmi_secret() ^ ((uintptr_t)h * (uintptr_t)0x9e3779b97f4a7c15ull);
+	h->cookie_key = mmi_random_word();
+	h->cookie_mul = mmi_random_word() | 1;
+	h->link_key = mmi_random_word();
 	if (!(flags & (MM_FIT_FIRST | MM_FIT_BEST)))
 		flags |= MM_FIT_GOOD;
 	if (!(flags & MM_SOURCE_BRK))
 		flags |= MM_SOURCE_MMAP;
 	h->flags = flags;
 	h->fl_count = fl_count;
-	h->fit = (flags & MM_FIT_FIRST) ? &mmi_fit_first :
-		 (flags & MM_FIT_BEST) ? &mmi_fit_best : &mmi_fit_good;
+	h->fit_id = (flags & MM_FIT_FIRST) ? MMI_FIT_ID_FIRST :
+		    (flags & MM_FIT_BEST) ? MMI_FIT_ID_BEST : MMI_FIT_ID_GOOD;
 	if (!(flags & MM_HEAP_NOLOCK))
 		pthread_mutex_init(&h->lock, NULL);
 	h->mmap_threshold = MMI_DEFAULT_MMAP_THRESHOLD;
@@ -470,6 +569,21 @@ int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi)
 	h->mmap_threshold = 0;
 	new_arena(h, lo, hi - lo, MMI_REGION_POOL);
 	return 0;
+}
+
+/* Take the free block b, which the index handed out, for bsize bytes;
+ * with align above 16, from the first suitably aligned address in it. */
+static void take_found(struct mm_heap *h, struct mmi_block **bp, size_t bsize, size_t align)
+{
+	struct mmi_block *b = *bp;
+
+	index_remove(h, arena_of_free_or_die(h, b), b);
+	if (align > MMI_ALIGN)
+		b = carve_aligned(h, b, align);
+	take(h, b, bsize);
+	mmi_count_use(h, (long)(mmi_bsize(b) - MMI_HDR), 1);
+	h->st.alloc_count++;
+	*bp = b;
 }
 
 /* *fresh is set when the block comes straight from the kernel, zeroed. */
@@ -495,12 +609,8 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 	}
 	mmi_lock(h);
 	b = find_or_grow(h, bsize);
-	if (b) {
-		index_remove(h, b);
-		take(h, b, bsize);
-		mmi_count_use(h, (long)(mmi_bsize(b) - MMI_HDR), 1);
-		h->st.alloc_count++;
-	}
+	if (b)
+		take_found(h, &b, bsize, MMI_ALIGN);
 	mmi_unlock(h);
 	if (!b) {
 		errno = ENOMEM;
@@ -547,8 +657,8 @@ static struct mmi_block *carve_aligned(struct mm_heap *h, struct mmi_block *b, s
 		at += align;
 	gap = at - pay;
 	nb = mmi_block_of((void *)at);
-	nb->head = (mmi_bsize(b) - gap) | MMI_PREV_FREE;
-	b->head = gap | MMI_FREE;
+	mmi_head_store(nb, (mmi_bsize(b) - gap) | MMI_PREV_FREE);
+	mmi_head_store(b, gap | MMI_FREE);
 	mmi_set_footer(b);
 	index_insert(h, b);
 	return nb;
@@ -570,13 +680,8 @@ void *mmi_aligned(struct mm_heap *h, size_t align, size_t size)
 		return mmi_large_alloc(h, size, align);
 	mmi_lock(h);
 	b = find_or_grow(h, bsize + align + MMI_MIN_BLOCK);
-	if (b) {
-		index_remove(h, b);
-		b = carve_aligned(h, b, align);
-		take(h, b, bsize);
-		mmi_count_use(h, (long)(mmi_bsize(b) - MMI_HDR), 1);
-		h->st.alloc_count++;
-	}
+	if (b)
+		take_found(h, &b, bsize, align);
 	mmi_unlock(h);
 	if (!b) {
 		errno = ENOMEM;
@@ -591,50 +696,57 @@ static void free_locked(struct mm_heap *h, struct mmi_region *r, struct mmi_bloc
 	size_t size = mmi_bsize(b);
 
 	mmi_count_use(h, -(long)(size - MMI_HDR), -1);
-	b = release(h, b);
+	b = block_release(h, r, b);
 	after_release(h, r, b, size);
 }
 
 /* A block coming back from a thread's cache (cache.c), which counted the
- * free when it took the block. */
+ * free when it took the block and checked its header. */
 void mmi_free_block_locked(struct mm_heap *h, struct mmi_block *b)
 {
-	free_locked(h, mmi_registry_find((uintptr_t)b), b);
+	struct mmi_region *r = mmi_arena_of(h, b);
+
+	if (!r)
+		mmi_corrupt_locked(h, mmi_payload(b));
+	free_locked(h, r, b);
 }
 
 /*
- * Without the lock: 1 if p looks like an in-use block of arena r.  Only
- * the caller can change such a block's size, flags or cookie; a neighbour
- * may flip PREV_FREE meanwhile, which this does not read.
+ * Without the lock: 1 if p looks like an in-use block of arena r, 0 if it
+ * needs the locked path to say what it is.  Only the caller can change
+ * such a block's size or cookie; a neighbour may flip PREV_FREE meanwhile,
+ * which the test ignores.  A block in a thread's cache is a double free
+ * (its cookie is keyed: no caller can forge it).
  */
-static int quick_valid(struct mm_heap *h, struct mmi_region *r, const void *p)
+static int quick_valid_or_die(struct mm_heap *h, struct mmi_region *r, const void *p)
 {
 	struct mmi_block *b = mmi_block_of(p);
-	uintptr_t a = (uintptr_t)b;
+	uintptr_t a = (uintptr_t)b, cookie;
 	size_t head;
 
 	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r))
 		return 0;
-	head = __atomic_load_n(&b->head, __ATOMIC_RELAXED);
-	if (b->cookie == mmi_cached_cookie(h, b))
+	head = mmi_head_load(b);
+	cookie = mmi_cookie_load(b);
+	if (cookie == mmi_cached_cookie(h, b, head & ~(size_t)MMI_FLAGS))
 		mmi_fatal("double free", p);
-	return !(head & (MMI_FREE | MMI_LARGE)) && b->cookie == (a ^ h->cookie_key);
+	return !(head & (MMI_FREE | MMI_LARGE)) && cookie == mmi_used_cookie(h, b);
 }
 
 void mmi_free(struct mm_heap *h, void *p)
 {
-	struct mmi_region *r = resolve(h, p);
+	struct mmi_region *r = region_of_or_die(h, p);
 
 	h = r->heap;
 	if (r->kind == MMI_REGION_LARGE) {
 		mmi_large_free(h, r, p);
 		return;
 	}
-	if ((h->flags & MMI_CACHE_FLAG) && quick_valid(h, r, p) &&
+	if ((h->flags & MMI_CACHE_FLAG) && quick_valid_or_die(h, r, p) &&
 	    mmi_cache_free(h, mmi_block_of(p)))
 		return;
 	mmi_lock(h);
-	free_locked(h, r, used_block(h, r, p));
+	free_locked(h, r, used_block_or_die_locked(h, r, p));
 	h->st.free_count++;
 	mmi_unlock(h);
 }
@@ -652,12 +764,12 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 		mmi_free(h, p);
 		return NULL;
 	}
-	r = resolve(h, p);
+	r = region_of_or_die(h, p);
 	h = r->heap;
 	if (r->kind == MMI_REGION_LARGE)
 		return mmi_large_realloc(h, r, p, size);
 	mmi_lock(h);
-	b = used_block(h, r, p);
+	b = used_block_or_die_locked(h, r, p);
 	have = mmi_bsize(b);
 	if (size >= MMI_BSIZE_MAX) {
 		mmi_unlock(h);
@@ -666,7 +778,7 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 	}
 	bsize = request_bsize(size);
 	if (bsize <= have) {
-		struct mmi_block *tail = shrink_used(h, b, bsize);
+		struct mmi_block *tail = shrink_used(h, r, b, bsize);
 		if (tail) {
 			mmi_count_use(h, -(long)(have - bsize), 0);
 			after_release(h, r, tail, have - bsize);
@@ -675,13 +787,13 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 		return p;
 	}
 	next = mmi_after(b);
-	if (!goes_large(h, bsize) && (next->head & MMI_FREE) &&
+	if (!goes_large(h, bsize) && (mmi_head_load(next) & MMI_FREE) &&
 	    have + mmi_bsize(next) >= bsize) {
 		/* grow into the free block above */
-		index_remove(h, next);
-		b->head += mmi_bsize(next);
-		mmi_after(b)->head &= ~(size_t)MMI_PREV_FREE;
-		shrink_used(h, b, bsize);
+		index_remove(h, r, next);
+		mmi_head_store(b, mmi_head_load(b) + mmi_bsize(next));
+		mmi_set_prev_free(mmi_after(b), 0);
+		shrink_used(h, r, b, bsize);
 		mmi_count_use(h, (long)(mmi_bsize(b) - have), 0);
 		mmi_unlock(h);
 		return p;
@@ -697,7 +809,7 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 
 size_t mmi_usable(struct mm_heap *h, const void *p)
 {
-	struct mmi_region *r = resolve(h, p);
+	struct mmi_region *r = region_of_or_die(h, p);
 	struct mmi_block *b;
 	size_t n;
 
@@ -707,7 +819,7 @@ size_t mmi_usable(struct mm_heap *h, const void *p)
 		return mmi_bsize(mmi_block_of(p)) - MMI_HDR;
 	}
 	mmi_lock(h);
-	b = used_block(h, r, p);
+	b = used_block_or_die_locked(h, r, p);
 	n = mmi_bsize(b) - MMI_HDR;
 	mmi_unlock(h);
 	return n;

@@ -3,7 +3,8 @@
  * heap, the list of every heap, and the fork handlers.
  *
  * Lock order, everywhere: heaps_lock, then heap locks (list order), then
- * the program-break lock, then the region table's lock.  The fork handlers
+ * the program-break lock, then the region table's lock, then the set of
+ * freed large blocks.  The fork handlers
  * take them all in that order before fork() and release them in both
  * processes after, so the child starts with every heap consistent and
  * unlocked, whatever the parent's other threads were doing.
@@ -58,14 +59,35 @@ uintptr_t mmi_secret(void)
 	return s;
 }
 
+/* A new secret word each call: the process secret, stepped and mixed. */
+uintptr_t mmi_random_word(void)
+{
+	static uintptr_t step;
+	uintptr_t n = __atomic_add_fetch(&step, 1, __ATOMIC_RELAXED);
+
+	return mix(mmi_secret() + n * (uintptr_t)0x9e3779b97f4a7c15ull);
+}
+
+/* Whether this thread holds heaps_lock: a fatal error found under it
+ * releases it before abort() (mmi_heaps_unlock_if_held). */
+static __thread int holds_heaps_lock MMI_TLS;
+
 void mmi_heaps_lock(void)
 {
 	pthread_mutex_lock(&heaps_lock);
+	holds_heaps_lock = 1;
 }
 
 void mmi_heaps_unlock(void)
 {
+	holds_heaps_lock = 0;
 	pthread_mutex_unlock(&heaps_lock);
+}
+
+void mmi_heaps_unlock_if_held(void)
+{
+	if (holds_heaps_lock)
+		mmi_heaps_unlock();
 }
 
 struct mm_heap *mmi_heaps_first(void)
@@ -125,6 +147,10 @@ void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi)
  * and a signal handler that forks inside malloc must not wait for itself.
  */
 extern char __libc_single_threaded __attribute__((weak));
+#ifdef MMI_TEST_HOOKS
+struct mmi_test_hooks mmi_test;
+#endif
+
 #ifdef MMI_DROPIN
 extern void _IO_list_lock(void) __attribute__((weak));
 extern void _IO_list_unlock(void) __attribute__((weak));
@@ -138,10 +164,12 @@ static void lock_everything(void)
 		mmi_lock(h);
 	mmi_brk_lock();
 	mmi_registry_lock();
+	mmi_large_lock();
 }
 
 static void unlock_everything(void)
 {
+	mmi_large_unlock();
 	mmi_registry_unlock();
 	mmi_brk_unlock();
 	for (struct mm_heap *h = heaps; h; h = h->next_heap)

@@ -5,8 +5,8 @@
  *   | region header | (padding for alignment) | block header | payload ... |
  *   ^ start (page)                            ^ first        ^ aligned     ^ end (page)
  *
- * Freeing unmaps it at once.  The last few freed addresses are remembered so
- * that freeing one again is reported as the double free it is, not as an
+ * Freeing unmaps it at once.  Freed addresses are remembered so that
+ * freeing one again is reported as the double free it is, not as an
  * unknown pointer.
  */
 #define _GNU_SOURCE
@@ -16,23 +16,124 @@
 
 #include "mm_internal.h"
 
-#define FREED_RING 64
-static uintptr_t freed_ring[FREED_RING];
-static unsigned freed_next;
+/*
+ * Freed large blocks: the payload addresses of every large block freed and
+ * not handed out again, so that a second free says "double free" however
+ * many blocks were freed in between.  An open-addressed set (linear
+ * probing, tombstones) under freed_lock, a leaf lock taken on the large
+ * paths only, which make system calls anyway.  It holds at most one entry
+ * per address the kernel gave us and we gave back, and the kernel reuses
+ * addresses; if it cannot grow, it forgets the oldest-placed entries
+ * rather than fail an allocation.
+ */
+#define FREED_EMPTY ((uintptr_t)0)
+#define FREED_GONE ((uintptr_t)1)	/* tombstone */
+#define FREED_MIN 256
+
+static pthread_mutex_t freed_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t *freed_set;	/* under freed_lock */
+static size_t freed_cap, freed_used, freed_live;
+
+void mmi_large_lock(void)
+{
+	pthread_mutex_lock(&freed_lock);
+}
+
+void mmi_large_unlock(void)
+{
+	pthread_mutex_unlock(&freed_lock);
+}
+
+static size_t freed_slot(uintptr_t a, size_t cap)
+{
+	return (size_t)((a >> 12) * (uintptr_t)0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
+}
+
+/* Where a is in the set, or the empty slot ending its probe: cap if full. */
+static size_t freed_find(uintptr_t a)
+{
+	size_t i = freed_slot(a, freed_cap);
+
+	for (size_t n = 0; n < freed_cap; n++, i = (i + 1) & (freed_cap - 1))
+		if (freed_set[i] == a || freed_set[i] == FREED_EMPTY)
+			return i;
+	return freed_cap;
+}
+
+static void freed_put(uintptr_t *set, size_t cap, uintptr_t a)
+{
+	size_t i = freed_slot(a, cap);
+
+	while (set[i] != FREED_EMPTY)
+		i = (i + 1) & (cap - 1);
+	set[i] = a;
+}
+
+/* Room for one more entry; 0 when the set cannot grow. */
+static int freed_room(void)
+{
+	size_t cap = FREED_MIN;
+	uintptr_t *set;
+
+	if (freed_set && (freed_used + 1) * 4 <= freed_cap * 3)
+		return 1;
+	while (cap < (freed_live + 1) * 4)
+		cap *= 2;
+	set = mmi_os_map(cap * sizeof *set);
+	if (!set)
+		return 0;
+	for (size_t i = 0; i < freed_cap; i++)
+		if (freed_set[i] > FREED_GONE)
+			freed_put(set, cap, freed_set[i]);
+	if (freed_set)
+		mmi_os_unmap(freed_set, freed_cap * sizeof *set);
+	freed_set = set;
+	freed_cap = cap;
+	freed_used = freed_live;
+	return 1;
+}
 
 void mmi_large_note_freed(const void *p)
 {
-	unsigned i = __atomic_fetch_add(&freed_next, 1, __ATOMIC_RELAXED);
+	uintptr_t a = (uintptr_t)p;
+	size_t i;
 
-	__atomic_store_n(&freed_ring[i % FREED_RING], (uintptr_t)p, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&freed_lock);
+	if (freed_room()) {
+		i = freed_find(a);
+		if (i < freed_cap && freed_set[i] != a) {
+			freed_set[i] = a;
+			freed_used++;
+			freed_live++;
+		}
+	}
+	pthread_mutex_unlock(&freed_lock);
+}
+
+/* p is a live large block again: a later free of it is no double free. */
+static void note_reused(const void *p)
+{
+	size_t i;
+
+	pthread_mutex_lock(&freed_lock);
+	if (freed_set && (i = freed_find((uintptr_t)p)) < freed_cap &&
+	    freed_set[i] == (uintptr_t)p) {
+		freed_set[i] = FREED_GONE;
+		freed_live--;
+	}
+	pthread_mutex_unlock(&freed_lock);
 }
 
 int mmi_large_was_freed(const void *p)
 {
-	for (unsigned i = 0; i < FREED_RING; i++)
-		if (__atomic_load_n(&freed_ring[i], __ATOMIC_RELAXED) == (uintptr_t)p)
-			return 1;
-	return 0;
+	size_t i;
+	int found;
+
+	pthread_mutex_lock(&freed_lock);
+	found = freed_set && (i = freed_find((uintptr_t)p)) < freed_cap &&
+		freed_set[i] == (uintptr_t)p;
+	pthread_mutex_unlock(&freed_lock);
+	return found;
 }
 
 static uintptr_t page_down(uintptr_t a)
@@ -63,7 +164,7 @@ static void *settle(struct mm_heap *h, uintptr_t start, uintptr_t end, uintptr_t
 	r->kind = MMI_REGION_LARGE;
 	r->first = b;
 	b->head = (end - (uintptr_t)b) | MMI_LARGE;
-	b->cookie = (uintptr_t)b ^ h->cookie_key;
+	b->cookie = mmi_used_cookie(h, b);
 	return r;
 }
 
@@ -103,7 +204,8 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align)
 
 	if (align < MMI_ALIGN)
 		align = MMI_ALIGN;
-	if (size > SIZE_MAX - front - align - mmi_page_size()) {
+	if (size > SIZE_MAX - front - align - mmi_page_size() ||
+	    mmi_registry_reserve() != 0) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -122,7 +224,12 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align)
 	if (end < m + len)
 		mmi_os_unmap((void *)end, m + len - end);
 	r = settle(h, start, end, payload);
-	mmi_registry_add(r);
+	if (mmi_registry_add(r) != 0) {
+		mmi_os_unmap((void *)start, end - start);
+		errno = ENOMEM;
+		return NULL;
+	}
+	note_reused((void *)payload);
 	mmi_lock(h);
 	link_large(h, r);
 	h->st.alloc_count++;
@@ -135,8 +242,8 @@ void mmi_large_validate(struct mmi_region *r, const void *p)
 	struct mmi_block *b = mmi_block_of(p);
 
 	if (b != r->first || !(b->head & MMI_LARGE) ||
-	    b->cookie != ((uintptr_t)b ^ r->heap->cookie_key))
-		mmi_bad_block(r->heap, r, p);
+	    b->cookie != mmi_used_cookie(r->heap, b))
+		mmi_die_bad_block(r->heap, r, p, 0);
 }
 
 void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
@@ -180,18 +287,20 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 	len = page_up(size + MMI_REGION_HDR + MMI_HDR);
 	mmi_lock(h);
 	unlink_large(h, r);
-	mmi_registry_remove(r);
 	m = mremap((void *)old_start, old_len, len, MREMAP_MAYMOVE);
 	if (m == MAP_FAILED) {
-		mmi_registry_add(r);
 		link_large(h, r);
 		mmi_unlock(h);
 		errno = ENOMEM;
 		return NULL;
 	}
 	r = settle(h, (uintptr_t)m, (uintptr_t)m + len, (uintptr_t)m + MMI_REGION_HDR + MMI_HDR);
-	mmi_registry_add(r);
+	/* one change for lock-free readers, which cannot fail: the old
+	 * entry makes room for the new one */
+	mmi_registry_move(r, old_start);
 	link_large(h, r);
 	mmi_unlock(h);
+	if ((uintptr_t)m != old_start)
+		note_reused(mmi_payload(r->first));
 	return mmi_payload(r->first);
 }

@@ -27,6 +27,25 @@
 #define MMI_LIKELY(x) __builtin_expect(!!(x), 1)
 #define MMI_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/*
+ * Test hooks: only in the test build of the library (lib/libmm-test.la,
+ * -DMMI_TEST_HOOKS), which the white-box suites link statically.  A hook
+ * lets a test stop a thread at the one point where a race would hurt; a
+ * count tells the test which path ran.  Release builds have neither.
+ */
+#ifdef MMI_TEST_HOOKS
+struct mmi_test_hooks {
+	void (*registry_write)(void);	/* inside a registry write section */
+	unsigned long registry_waits;	/* readers that waited for a writer */
+};
+MMI_HIDDEN extern struct mmi_test_hooks mmi_test;
+#define MMI_TEST_HOOK(name) do { if (mmi_test.name) mmi_test.name(); } while (0)
+#define MMI_TEST_COUNT(name) __atomic_fetch_add(&mmi_test.name, 1, __ATOMIC_RELAXED)
+#else
+#define MMI_TEST_HOOK(name) ((void)0)
+#define MMI_TEST_COUNT(name) ((void)0)
+#endif
+
 /* --- Blocks -------------------------------------------------------------- */
 
 #define MMI_ALIGN 16u		/* alignof(max_align_t) on every target we build */
@@ -42,7 +61,7 @@
 struct mmi_block {
 	size_t head;		/* size | flags */
 	union {
-		uintptr_t cookie;		/* in use: address ^ heap key */
+		uintptr_t cookie;		/* in use: mmi_cookie() of address and size */
 		struct mmi_block *prev_free;	/* free: the index's links */
 	};
 	struct mmi_block *next_free;	/* free blocks only: first payload word */
@@ -74,12 +93,31 @@ static inline struct mmi_block *mmi_before(struct mmi_block *b)
 	return (struct mmi_block *)((char *)b - ((size_t *)b)[-1]);
 }
 
-/* What a header holds once a merge has swallowed it (heap.c). */
-#define MMI_MERGED_TAG ((uintptr_t)0x6d657267656421ull)
-#define mmi_merged_cookie(h, b) ((uintptr_t)(b) ^ (h)->cookie_key ^ MMI_MERGED_TAG)
-/* ... and once a thread's cache holds it (cache.c). */
-#define MMI_CACHED_TAG ((uintptr_t)0x636163686564ull)
-#define mmi_cached_cookie(h, b) ((uintptr_t)(b) ^ (h)->cookie_key ^ MMI_CACHED_TAG)
+/* Neighbours flip a block's PREV_FREE flag under the heap lock while its
+ * owner may read the header without it (the cache's free path), so those
+ * words are read and written with relaxed atomics. */
+static inline size_t mmi_head_load(const struct mmi_block *b)
+{
+	return __atomic_load_n(&b->head, __ATOMIC_RELAXED);
+}
+static inline void mmi_head_store(struct mmi_block *b, size_t head)
+{
+	__atomic_store_n(&b->head, head, __ATOMIC_RELAXED);
+}
+static inline void mmi_set_prev_free(struct mmi_block *b, int on)
+{
+	size_t head = mmi_head_load(b);
+
+	mmi_head_store(b, on ? head | MMI_PREV_FREE : head & ~(size_t)MMI_PREV_FREE);
+}
+static inline uintptr_t mmi_cookie_load(const struct mmi_block *b)
+{
+	return __atomic_load_n(&b->cookie, __ATOMIC_RELAXED);
+}
+static inline void mmi_cookie_store(struct mmi_block *b, uintptr_t cookie)
+{
+	__atomic_store_n(&b->cookie, cookie, __ATOMIC_RELAXED);
+}
 
 /* --- Regions: spans of memory a heap carves blocks from ----------------- */
 
@@ -118,10 +156,16 @@ struct mmi_fit {
 	struct mmi_block *(*find)(struct mm_heap *h, size_t bsize);
 	/* 0 when the index holds exactly nfree well-formed free blocks */
 	int (*check)(struct mm_heap *h, size_t nfree);
+	/* 1 when b, which looks free, is linked into the index where its
+	 * size puts it (its neighbours on the list point back at it) */
+	int (*linked)(struct mm_heap *h, struct mmi_block *b);
 	size_t (*largest)(struct mm_heap *h);
 };
 
 MMI_HIDDEN extern const struct mmi_fit mmi_fit_good, mmi_fit_best, mmi_fit_first;
+/* A heap names its policy by index into this read-only table. */
+enum { MMI_FIT_ID_GOOD, MMI_FIT_ID_BEST, MMI_FIT_ID_FIRST, MMI_FIT_IDS };
+MMI_HIDDEN extern const struct mmi_fit *const mmi_fits[MMI_FIT_IDS];
 
 /* Segregated index: first level by power of two, 16 lists per level. */
 #define MMI_SL_LOG2 4
@@ -145,10 +189,15 @@ struct mmi_counters {
 
 struct mm_heap {
 	uintptr_t magic;	/* MMI_HEAP_MAGIC ^ its own address */
-	uintptr_t cookie_key;	/* in-use block b holds b ^ cookie_key */
+	uintptr_t cookie_key;	/* secrets of mmi_cookie(), set at creation */
+	uintptr_t cookie_mul;	/* odd */
+	uintptr_t link_key;	/* masks the links of cached blocks */
 	unsigned flags;		/* normalised: one fit, one source */
 	unsigned fl_count;	/* first-level lists this heap has */
-	const struct mmi_fit *fit;
+	unsigned fit_id;	/* index into mmi_fits: no function pointer in
+				 * memory an overflow can reach (a pool's heap
+				 * lives in the caller's buffer) */
+	unsigned pad_;
 	pthread_mutex_t lock;
 	struct mmi_region *arenas;	/* in address order */
 	struct mmi_region *larges;
@@ -180,6 +229,51 @@ struct mm_heap {
 #define MMI_GROW_MAX ((size_t)32 * 1024 * 1024)
 #define MMI_IDLE_KEEP_MAX ((size_t)1024 * 1024)	/* largest wholly free mapping kept */
 
+/*
+ * The check word of a block header: a keyed multiply-xorshift of the
+ * header's address, its size and a tag saying what the block is.  The keys
+ * are secret and per heap; the mix is not linear in them, so one leaked
+ * header and its address do not give them away, and a header whose size
+ * was overwritten no longer matches.
+ */
+enum {
+	MMI_TAG_USED = 1,	/* handed out */
+	MMI_TAG_CACHED = 2,	/* in a thread's cache (cache.c) */
+	MMI_TAG_MERGED = 3,	/* swallowed by a merge (heap.c); size 0 */
+};
+static inline uintptr_t mmi_cookie(const struct mm_heap *h, const struct mmi_block *b,
+	size_t size, unsigned tag)
+{
+	uintptr_t x = ((uintptr_t)b ^ h->cookie_key) ^ ((uintptr_t)size << 16) ^ tag;
+
+	x *= h->cookie_mul;
+	x ^= x >> 29;
+	x *= h->cookie_mul;
+	return x ^ (x >> 32);
+}
+static inline uintptr_t mmi_used_cookie(const struct mm_heap *h, const struct mmi_block *b)
+{
+	return mmi_cookie(h, b, mmi_bsize(b), MMI_TAG_USED);
+}
+static inline uintptr_t mmi_merged_cookie(const struct mm_heap *h, const struct mmi_block *b)
+{
+	return mmi_cookie(h, b, 0, MMI_TAG_MERGED);
+}
+static inline uintptr_t mmi_cached_cookie(const struct mm_heap *h, const struct mmi_block *b,
+	size_t bsize)
+{
+	return mmi_cookie(h, b, bsize, MMI_TAG_CACHED);
+}
+
+/* MMI_HIDDEN below: debug.c.  Dies unless fit_id is one of ours. */
+MMI_HIDDEN _Noreturn void mmi_corrupt_locked(struct mm_heap *h, const void *addr);
+static inline const struct mmi_fit *mmi_fit_of(struct mm_heap *h)
+{
+	if (MMI_UNLIKELY(h->fit_id >= MMI_FIT_IDS))
+		mmi_corrupt_locked(h, h);
+	return mmi_fits[h->fit_id];
+}
+
 static inline int mmi_is_pool(const struct mm_heap *h)
 {
 	return h->arenas && h->arenas->kind == MMI_REGION_POOL;
@@ -209,6 +303,62 @@ MMI_HIDDEN void mmi_release_all(struct mm_heap *h);
 MMI_HIDDEN int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi);
 
 MMI_HIDDEN void mmi_free_block_locked(struct mm_heap *h, struct mmi_block *b);
+/* The arena of h holding the block header at p, read without touching p;
+ * NULL when p is no 16-aligned address inside one. */
+MMI_HIDDEN struct mmi_region *mmi_arena_of(const struct mm_heap *h, const void *p);
+/* Dies (heap corruption, lock released) unless the free-list neighbour
+ * link of b points at a block of h whose back link is b. */
+MMI_HIDDEN void mmi_check_link_locked(struct mm_heap *h, struct mmi_block *b,
+	struct mmi_block *link);
+
+/* large.c: blocks with a mapping of their own */
+MMI_HIDDEN void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align);
+MMI_HIDDEN void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p);
+MMI_HIDDEN void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r,
+	void *p, size_t size);
+MMI_HIDDEN void mmi_large_validate(struct mmi_region *r, const void *p);
+MMI_HIDDEN void mmi_large_note_freed(const void *p);
+MMI_HIDDEN int mmi_large_was_freed(const void *p);
+MMI_HIDDEN void mmi_large_lock(void);	/* fork: the freed-address set */
+MMI_HIDDEN void mmi_large_unlock(void);
+
+/* source.c: memory from the OS */
+MMI_HIDDEN size_t mmi_page_size(void);
+MMI_HIDDEN void *mmi_os_map(size_t len);
+MMI_HIDDEN void mmi_os_unmap(void *p, size_t len);
+MMI_HIDDEN void mmi_os_discard(uintptr_t lo, uintptr_t hi);
+MMI_HIDDEN uintptr_t mmi_brk_extend(uintptr_t expect_end, size_t len, int *contiguous);
+MMI_HIDDEN int mmi_brk_shrink(uintptr_t end, size_t len);
+MMI_HIDDEN void mmi_brk_lock(void);
+MMI_HIDDEN void mmi_brk_unlock(void);
+
+/* registry.c: which OS region holds an address (pools are not listed) */
+MMI_HIDDEN int mmi_registry_reserve(void);	/* -1: no memory for the table */
+MMI_HIDDEN int mmi_registry_add(struct mmi_region *r);	/* -1: no memory */
+MMI_HIDDEN void mmi_registry_remove(struct mmi_region *r);
+MMI_HIDDEN void mmi_registry_move(struct mmi_region *r, uintptr_t old_start);
+MMI_HIDDEN struct mmi_region *mmi_registry_find_slow(uintptr_t addr);
+/* Each thread remembers the last span it found, valid while the table's
+ * sequence number is unchanged: consecutive frees mostly land in the same
+ * region. */
+struct mmi_hint {
+	unsigned seq;
+	uintptr_t start, end;
+	struct mmi_region *region;
+};
+MMI_HIDDEN extern __thread struct mmi_hint mmi_hint MMI_TLS;
+MMI_HIDDEN extern unsigned mmi_registry_seq;
+static inline struct mmi_region *mmi_registry_find(uintptr_t addr)
+{
+	struct mmi_hint *h = &mmi_hint;
+
+	if (h->region && h->seq == __atomic_load_n(&mmi_registry_seq, __ATOMIC_ACQUIRE) &&
+	    addr - h->start < h->end - h->start)
+		return h->region;
+	return mmi_registry_find_slow(addr);
+}
+MMI_HIDDEN void mmi_registry_lock(void);
+MMI_HIDDEN void mmi_registry_unlock(void);
 
 /* cache.c: per-thread caches of small blocks, for the default heap; the
  * fast paths are here so that malloc and free inline them */
@@ -244,6 +394,34 @@ static inline struct mmi_tcache *mmi_cache_get(void)
 	return MMI_LIKELY(t->state == MMI_CACHE_ACTIVE) ? t : mmi_cache_start();
 }
 
+/*
+ * A cached block's link to the next one is stored masked with a secret and
+ * its own address, so that a write after free cannot aim the next malloc
+ * at an address of its choosing: a forged link decodes to garbage, which
+ * the pop below refuses before reading through it.
+ */
+static inline struct mmi_block *mmi_cache_link(const struct mm_heap *h,
+	const struct mmi_block *b, const struct mmi_block *next)
+{
+	return (struct mmi_block *)((uintptr_t)next ^ h->link_key ^ ((uintptr_t)b >> 4));
+}
+MMI_HIDDEN _Noreturn void mmi_cache_corrupt(const struct mmi_block *b);
+
+/* The block after b in its list, checked; NULL at the end. */
+static inline struct mmi_block *mmi_cache_next_or_die(struct mm_heap *h,
+	struct mmi_block *b, size_t bsize)
+{
+	struct mmi_block *next;
+
+	if (MMI_UNLIKELY(mmi_cookie_load(b) != mmi_cached_cookie(h, b, bsize)))
+		mmi_cache_corrupt(b);
+	next = mmi_cache_link(h, b, b->next_free);
+	if (next && MMI_UNLIKELY(((uintptr_t)next & (MMI_ALIGN - 1)) ||
+				 !mmi_registry_find((uintptr_t)next)))
+		mmi_cache_corrupt(b);
+	return next;
+}
+
 static inline void *mmi_cache_alloc(struct mm_heap *h, size_t bsize)
 {
 	struct mmi_tcache *t = mmi_cache_get();
@@ -252,10 +430,10 @@ static inline void *mmi_cache_alloc(struct mm_heap *h, size_t bsize)
 
 	if (!t || !(b = t->bin[i]))
 		return NULL;
-	t->bin[i] = b->next_free;
+	t->bin[i] = mmi_cache_next_or_die(h, b, bsize);
 	t->count[i]--;
 	t->allocs++;
-	b->cookie = (uintptr_t)b ^ h->cookie_key;
+	mmi_cookie_store(b, mmi_cookie(h, b, bsize, MMI_TAG_USED));
 	return mmi_payload(b);
 }
 
@@ -270,59 +448,13 @@ static inline int mmi_cache_free(struct mm_heap *h, struct mmi_block *b)
 	i = mmi_cache_bin(bsize);
 	if (MMI_UNLIKELY(t->count[i] >= mmi_cache_limit(i)))
 		mmi_cache_overflow(h, t, i);
-	b->cookie = mmi_cached_cookie(h, b);
-	b->next_free = t->bin[i];
+	mmi_cookie_store(b, mmi_cached_cookie(h, b, bsize));
+	b->next_free = mmi_cache_link(h, b, t->bin[i]);
 	t->bin[i] = b;
 	t->count[i]++;
 	t->frees++;
 	return 1;
 }
-
-/* large.c: blocks with a mapping of their own */
-MMI_HIDDEN void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align);
-MMI_HIDDEN void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p);
-MMI_HIDDEN void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r,
-	void *p, size_t size);
-MMI_HIDDEN void mmi_large_validate(struct mmi_region *r, const void *p);
-MMI_HIDDEN void mmi_large_note_freed(const void *p);
-MMI_HIDDEN int mmi_large_was_freed(const void *p);
-
-/* source.c: memory from the OS */
-MMI_HIDDEN size_t mmi_page_size(void);
-MMI_HIDDEN void *mmi_os_map(size_t len);
-MMI_HIDDEN void mmi_os_unmap(void *p, size_t len);
-MMI_HIDDEN void mmi_os_discard(uintptr_t lo, uintptr_t hi);
-MMI_HIDDEN uintptr_t mmi_brk_extend(uintptr_t expect_end, size_t len, int *contiguous);
-MMI_HIDDEN int mmi_brk_shrink(uintptr_t end, size_t len);
-MMI_HIDDEN void mmi_brk_lock(void);
-MMI_HIDDEN void mmi_brk_unlock(void);
-
-/* registry.c: which OS region holds an address (pools are not listed) */
-MMI_HIDDEN void mmi_registry_add(struct mmi_region *r);
-MMI_HIDDEN void mmi_registry_remove(struct mmi_region *r);
-MMI_HIDDEN void mmi_registry_move(struct mmi_region *r, uintptr_t old_start);
-MMI_HIDDEN struct mmi_region *mmi_registry_find_slow(uintptr_t addr);
-/* Each thread remembers the last span it found, valid while the table's
- * sequence number is unchanged: consecutive frees mostly land in the same
- * region. */
-struct mmi_hint {
-	unsigned seq;
-	uintptr_t start, end;
-	struct mmi_region *region;
-};
-MMI_HIDDEN extern __thread struct mmi_hint mmi_hint MMI_TLS;
-MMI_HIDDEN extern unsigned mmi_registry_seq;
-static inline struct mmi_region *mmi_registry_find(uintptr_t addr)
-{
-	struct mmi_hint *h = &mmi_hint;
-
-	if (h->region && h->seq == __atomic_load_n(&mmi_registry_seq, __ATOMIC_ACQUIRE) &&
-	    addr - h->start < h->end - h->start)
-		return h->region;
-	return mmi_registry_find_slow(addr);
-}
-MMI_HIDDEN void mmi_registry_lock(void);
-MMI_HIDDEN void mmi_registry_unlock(void);
 
 /* init.c: the default heap, the list of heaps, fork handlers */
 MMI_HIDDEN struct mm_heap *mmi_default_heap_init(void);
@@ -335,16 +467,23 @@ static inline struct mm_heap *mmi_default_heap(void)
 	return mmi_default_heap_init();
 }
 MMI_HIDDEN uintptr_t mmi_secret(void);
+MMI_HIDDEN uintptr_t mmi_random_word(void);	/* for per-heap keys */
 MMI_HIDDEN void mmi_heaps_add(struct mm_heap *h);
 MMI_HIDDEN void mmi_heaps_remove(struct mm_heap *h);
 MMI_HIDDEN void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi);
 MMI_HIDDEN void mmi_heaps_lock(void);
 MMI_HIDDEN void mmi_heaps_unlock(void);
+MMI_HIDDEN void mmi_heaps_unlock_if_held(void);	/* on the way to abort() */
 MMI_HIDDEN struct mm_heap *mmi_heaps_first(void);
 
 /* debug.c: fatal errors, walk, check, print */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
-MMI_HIDDEN _Noreturn void mmi_bad_block(struct mm_heap *h, struct mmi_region *r,
+/* p is no in-use block of r: say what it is and die.  With locked set the
+ * caller holds h's lock, which is released before the report, so that a
+ * SIGABRT handler that allocates does not deadlock. */
+MMI_HIDDEN _Noreturn void mmi_die_bad_block(struct mm_heap *h, struct mmi_region *r,
+	const void *p, int locked);
+MMI_HIDDEN const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r,
 	const void *p);
 MMI_HIDDEN int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg);
 MMI_HIDDEN int mmi_check_locked(struct mm_heap *h);

@@ -7,7 +7,7 @@
 
 void mmi_stats_locked(struct mm_heap *h, struct mm_stats *out)
 {
-	size_t largest = h->fit->largest(h);
+	size_t largest = mmi_fit_of(h)->largest(h);
 
 	out->os_bytes = h->st.os_bytes;
 	out->peak_os_bytes = h->st.peak_os_bytes;
