@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -537,6 +538,362 @@ START_TEST(msg_overflow_into_header)
 }
 END_TEST
 
+/* --- metadata an application bug can reach ---------------------------------
+ *
+ * Each test damages what libmm keeps beside or inside blocks the way a
+ * buffer overflow or a write after free would, in the child only, and
+ * asserts that libmm names the damage instead of obeying it.  The header
+ * layout these tests write is libmm's (lib/heap.c): 16 bytes before the
+ * payload, a size word with the free flag in bit 0, then a check word.
+ */
+
+#define HDR_SIZE_WORD(p) ((size_t *)((unsigned char *)(p) - 16))
+#define HDR_CHECK_WORD(p) ((uintptr_t *)((unsigned char *)(p) - 8))
+
+/* Free p into this thread's cache, write over its first word (a write
+ * after free), then allocate twice from the same list: the second malloc
+ * would return whatever address the write put there. */
+struct poison {
+	void *p;
+	uintptr_t value;
+};
+
+static void act_poison_cache(void *arg)
+{
+	struct poison *volatile t = arg;
+	uintptr_t *volatile first = t->p;
+
+	mm_free(t->p);
+	*first = t->value;
+	void *volatile a = mm_malloc(40);
+	void *volatile b = mm_malloc(40);
+	(void)a;
+	(void)b;
+}
+
+START_TEST(msg_cache_poisoned_with_an_address)
+{
+	void *p = patterned(40, 50);
+	struct poison t = { p, (uintptr_t)global_array };
+
+	expect_fatal(act_poison_cache, &t, "heap corruption at", p);
+	free_patterned(p, 40, 50);
+}
+END_TEST
+
+START_TEST(msg_cache_poisoned_with_garbage)
+{
+	void *p = patterned(40, 51);
+	struct poison t = { p, (uintptr_t)0x4141414141414141ull };
+
+	expect_fatal(act_poison_cache, &t, "heap corruption at", p);
+	free_patterned(p, 40, 51);
+}
+END_TEST
+
+/* Two neighbouring blocks of a heap without a cache: b follows a. */
+static mm_heap_t *two_neighbours(unsigned flags, size_t n, unsigned char **a,
+	unsigned char **b)
+{
+	mm_heap_t *h = mm_heap_create(flags);
+
+	ck_assert_ptr_nonnull(h);
+	*a = mm_heap_malloc(h, n);
+	*b = mm_heap_malloc(h, n);
+	ck_assert_ptr_nonnull(*a);
+	ck_assert_ptr_nonnull(*b);
+	ck_assert_ptr_eq(*b, *a + ((n + 16 + 15) & ~(size_t)15));
+	tu_fill(*a, n, 52);
+	tu_fill(*b, n, 53);
+	return h;
+}
+
+/* An overflow from a writes b's header as a free block's, then b is
+ * freed: a forged header is corruption, not a double free. */
+static void act_forge_free_header_then_free(void *arg)
+{
+	struct two *volatile t = arg;
+	size_t *volatile size_word = HDR_SIZE_WORD(t->p);
+
+	*size_word = *size_word | 1;
+	mm_heap_free(t->heap, t->p);
+}
+
+START_TEST(msg_forged_free_header)
+{
+	static const unsigned kinds[] = { MM_FIT_GOOD, MM_FIT_FIRST, MM_FIT_BEST };
+
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		unsigned char *a, *b;
+		mm_heap_t *h = two_neighbours(kinds[i], 24, &a, &b);
+		struct two t = { h, b };
+
+		expect_fatal(act_forge_free_header_then_free, &t, "heap corruption at", b);
+		ck_assert(tu_check(b, 24, 53));
+		mm_heap_free(h, a);
+		mm_heap_free(h, b);
+		ck_assert_int_eq(mm_heap_check(h), 0);
+		mm_heap_destroy(h);
+	}
+}
+END_TEST
+
+/* The same on the default heap, whose small blocks pass through the
+ * per-thread cache. */
+START_TEST(msg_forged_free_header_default_heap)
+{
+	void *a = patterned(24, 54), *b = patterned(24, 55);
+	struct two t = { NULL, b };
+
+	expect_fatal(act_forge_free_header_then_free, &t, "heap corruption at", b);
+	free_patterned(a, 24, 54);
+	free_patterned(b, 24, 55);
+}
+END_TEST
+
+/* One byte written past a's usable size lands on the low byte of b's size
+ * word; then a is freed, which looks at b to merge. */
+static void act_overflow_one_byte_then_free(void *arg)
+{
+	struct two *volatile t = arg;
+	unsigned char *volatile a = t->p;
+
+	a[mm_usable_size(a)] = 0x41;
+	mm_heap_free(t->heap, t->p);
+}
+
+START_TEST(msg_overflow_one_byte_into_header)
+{
+	static const unsigned kinds[] = { MM_FIT_GOOD, MM_FIT_FIRST, MM_FIT_BEST };
+
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		unsigned char *a, *b;
+		mm_heap_t *h = two_neighbours(kinds[i], 32, &a, &b);
+		struct two t = { h, a };
+
+		ck_assert_uint_eq(mm_usable_size(a), 32);
+		expect_fatal(act_overflow_one_byte_then_free, &t, "heap corruption at", b);
+		mm_heap_free(h, a);
+		mm_heap_free(h, b);
+		ck_assert_int_eq(mm_heap_check(h), 0);
+		mm_heap_destroy(h);
+	}
+}
+END_TEST
+
+/*
+ * A check word that was "address ^ key" gave the key away to anyone who
+ * could read one header: two blocks must not share that value, and a
+ * header forged from it (a larger size, the check word recomputed the old
+ * way) must be refused.
+ */
+static void act_forge_size_from_leak(void *arg)
+{
+	struct three *volatile t = arg;
+	uintptr_t key = *HDR_CHECK_WORD(t->a) ^ (uintptr_t)HDR_SIZE_WORD(t->a);
+	size_t *volatile size_word = HDR_SIZE_WORD(t->b);
+	uintptr_t *volatile check_word = HDR_CHECK_WORD(t->b);
+
+	*size_word = (*size_word & 15) | 4096;
+	*check_word = (uintptr_t)size_word ^ key;
+	mm_heap_free(t->heap, t->b);
+}
+
+START_TEST(msg_check_word_is_keyed)
+{
+	unsigned char *a, *b;
+	mm_heap_t *h = two_neighbours(MM_FIT_GOOD, 100, &a, &b);
+	uintptr_t leak_a = *HDR_CHECK_WORD(a) ^ (uintptr_t)HDR_SIZE_WORD(a);
+	uintptr_t leak_b = *HDR_CHECK_WORD(b) ^ (uintptr_t)HDR_SIZE_WORD(b);
+	struct three t = { h, a, b };
+
+	ck_assert_msg(leak_a != leak_b, "header check word minus address is "
+		"the same for two blocks: %#lx", (unsigned long)leak_a);
+	expect_fatal(act_forge_size_from_leak, &t, "heap corruption at", b);
+	mm_heap_free(h, a);
+	mm_heap_free(h, b);
+	mm_heap_destroy(h);
+}
+END_TEST
+
+/* Whether a lies in a mapping of the file named path that is not
+ * writable (code, read-only data, relocated read-only tables). */
+static int in_readonly_mapping_of(uintptr_t a, const char *path)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int found = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		char perms[8];
+		int name_at = 0;
+
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &lo, &hi, perms, &name_at) < 3)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if (a >= lo && a < hi && perms[1] != 'w' && name_at &&
+		    strcmp(line + name_at, path) == 0)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* No word of a pool's control data (inside the caller's buffer, where an
+ * underflow of a block can reach it) points at libmm's code or read-only
+ * data: no function pointer, and no pointer to a table of them. */
+START_TEST(pool_control_has_no_code_pointer)
+{
+	static _Alignas(16) unsigned char buf[16 * 1024];
+	mm_heap_t *pool = mm_heap_create_in(buf, sizeof buf, 0);
+	char path[4096];
+	Dl_info self;
+
+	ck_assert_ptr_nonnull(pool);
+	ck_assert(dladdr((void *)mm_heap_create_in, &self) != 0);
+	ck_assert_ptr_nonnull(realpath(self.dli_fname, path));
+	ck_assert(in_readonly_mapping_of((uintptr_t)mm_heap_create_in, path));
+	unsigned char *first = mm_heap_malloc(pool, 16);
+	ck_assert_ptr_nonnull(first);
+	for (uintptr_t *w = (uintptr_t *)buf; (unsigned char *)w < first; w++)
+		if (*w && in_readonly_mapping_of(*w, path))
+			ck_abort_msg("word %td of the pool's control data, %#lx, "
+				"points at read-only memory of %s",
+				w - (uintptr_t *)buf, (unsigned long)*w, path);
+	mm_heap_free(pool, first);
+	mm_heap_destroy(pool);
+}
+END_TEST
+
+/* A break heap's only block, freed twice: the first free empties the
+ * heap (the break may go down), the second must still be a double free. */
+static void act_brk_only_block_twice(void *arg)
+{
+	(void)arg;
+	mm_heap_t *volatile h = mm_heap_create(MM_SOURCE_BRK);
+	void *volatile p = mm_heap_malloc(h, 100);
+
+	mm_heap_free(h, p);
+	/* the expected line names p: report it through the exit path */
+	mm_heap_free(h, p);
+}
+
+START_TEST(msg_double_free_brk_only_block)
+{
+	expect_fatal_at(act_brk_only_block_twice, NULL,
+		(const char *const[]){ "double free", NULL }, NULL, 0);
+}
+END_TEST
+
+/* A large block freed twice with more than a hundred other large blocks
+ * freed in between. */
+struct many {
+	void *p;
+	void **others;
+	size_t n;
+};
+
+static void act_large_twice_after_many(void *arg)
+{
+	struct many *volatile t = arg;
+
+	mm_free(t->p);
+	for (size_t i = 0; i < t->n; i++)
+		mm_free(t->others[i]);
+	mm_free(t->p);
+}
+
+START_TEST(msg_double_free_large_after_many)
+{
+	enum { N = 150 };
+	static void *others[N];
+	void *p = patterned(200 * KIB, 56);
+
+	for (size_t i = 0; i < N; i++) {
+		others[i] = mm_malloc(200 * KIB);
+		ck_assert_ptr_nonnull(others[i]);
+	}
+	struct many t = { p, others, N };
+	expect_fatal(act_large_twice_after_many, &t, "double free", p);
+	for (size_t i = 0; i < N; i++)
+		mm_free(others[i]);
+	free_patterned(p, 200 * KIB, 56);
+}
+END_TEST
+
+/* --- a fatal error leaves the heap usable to a SIGABRT handler ------------- */
+
+static mm_heap_t *volatile handler_heap;
+
+static void allocating_abort_handler(int sig)
+{
+	(void)sig;
+	/* what a logger or backtrace_symbols would do */
+	void *p = handler_heap ? mm_heap_malloc(handler_heap, 4000) : mm_malloc(4000);
+	void *q = mm_malloc(64);
+	if (p && q) {
+		memset(p, 1, 4000);
+		mm_free(q);
+		_exit(42);
+	}
+	_exit(43);
+}
+
+static void act_with_allocating_handler(void (*act)(void *), void *arg, mm_heap_t *h)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = allocating_abort_handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGABRT, &sa, NULL);
+	handler_heap = h;
+	act(arg);
+}
+
+static void act_double_free_4000_with_handler(void *arg)
+{
+	act_with_allocating_handler(act_free_twice, arg, NULL);
+}
+
+static void act_corrupt_with_handler(void *arg)
+{
+	struct two *t = arg;
+
+	act_with_allocating_handler(act_forge_free_header_then_free, arg, t->heap);
+}
+
+static void expect_handler_exit(void (*act)(void *), void *arg)
+{
+	struct outcome o;
+
+	run_child(act, arg, &o);
+	ck_assert_msg(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 42,
+		"the SIGABRT handler could not allocate: child %s %d, stderr: \"%s\"",
+		WIFSIGNALED(o.status) ? "killed by signal" : "exited with",
+		WIFSIGNALED(o.status) ? WTERMSIG(o.status) : WEXITSTATUS(o.status),
+		o.text);
+	ck_assert_msg(strncmp(o.text, "libmm: fatal: ", 14) == 0,
+		"no libmm message before the handler ran: \"%s\"", o.text);
+}
+
+START_TEST(abort_handler_can_allocate)
+{
+	void *p = patterned(4000, 57);
+
+	expect_handler_exit(act_double_free_4000_with_handler, p);
+	free_patterned(p, 4000, 57);
+
+	unsigned char *a, *b;
+	mm_heap_t *h = two_neighbours(MM_FIT_GOOD, 24, &a, &b);
+	struct two t = { h, b };
+	expect_handler_exit(act_corrupt_with_handler, &t);
+	mm_heap_destroy(h);
+}
+END_TEST
+
 /* --- Check's own signal tests (only when Check forks) ----------------------- */
 
 START_TEST(abort_double_free_small)
@@ -696,6 +1053,20 @@ static Suite *misuse_suite(void)
 	tcase_add_test(tc, msg_pool_block_to_mm_free);
 	tcase_add_test(tc, msg_invalid_heap);
 	tcase_add_test(tc, msg_overflow_into_header);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("metadata");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, msg_cache_poisoned_with_an_address);
+	tcase_add_test(tc, msg_cache_poisoned_with_garbage);
+	tcase_add_test(tc, msg_forged_free_header);
+	tcase_add_test(tc, msg_forged_free_header_default_heap);
+	tcase_add_test(tc, msg_overflow_one_byte_into_header);
+	tcase_add_test(tc, msg_check_word_is_keyed);
+	tcase_add_test(tc, pool_control_has_no_code_pointer);
+	tcase_add_test(tc, msg_double_free_brk_only_block);
+	tcase_add_test(tc, msg_double_free_large_after_many);
+	tcase_add_test(tc, abort_handler_can_allocate);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("not fatal");
