@@ -35,7 +35,7 @@
  */
 #ifdef MMI_TEST_HOOKS
 struct mmi_test_hooks {
-	void (*registry_write)(void);	/* inside a registry write section */
+	void (*registry_move)(void);	/* a region moving: out of the table */
 	unsigned long registry_waits;	/* readers that waited for a writer */
 };
 MMI_HIDDEN extern struct mmi_test_hooks mmi_test;

@@ -72,7 +72,6 @@ static void write_begin(void)
 
 static void write_end(void)
 {
-	MMI_TEST_HOOK(registry_write);
 	__atomic_store_n(&mmi_registry_seq, mmi_registry_seq + 1, __ATOMIC_RELEASE);
 }
 
@@ -205,6 +204,7 @@ void mmi_registry_move(struct mmi_region *r, uintptr_t old_start)
 	pthread_mutex_lock(&reg_lock);
 	write_begin();
 	remove_locked(old_start);
+	MMI_TEST_HOOK(registry_move);	/* r is out of the table here */
 	insert_locked(r);
 	write_end();
 	pthread_mutex_unlock(&reg_lock);

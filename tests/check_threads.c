@@ -728,6 +728,89 @@ START_TEST(test_heap_churn)
 }
 END_TEST
 
+/*
+ * A break heap grows and shrinks by whole mebibytes (mmap threshold 0: the
+ * big blocks stay in the heap) while other threads free, reallocate and
+ * ask the size of small live blocks in the same region.  Each move of the
+ * region's end must look like one change to their lock-free lookups: in
+ * db23739 a lookup between the two halves of a move said "invalid
+ * pointer".  Bounded: a fixed number of rounds.  The window was a few
+ * instructions wide, so this stress run catches it only now and then on a
+ * quiet machine; tests/check_registry holds a writer inside the move and
+ * catches it every time.
+ */
+struct moving {
+	mm_heap_t *heap;
+	atomic_int stop;
+};
+
+static void *small_user(void *arg)
+{
+	struct moving *m = arg;
+	void *mine[16];
+	unsigned tid = 7;
+
+	for (int i = 0; i < 16; i++) {
+		mine[i] = mm_heap_malloc(m->heap, 48);
+		if (!mine[i]) {
+			fail_at("malloc(48)", tid, 48);
+			return NULL;
+		}
+		tu_fill(mine[i], 48, (unsigned)i);
+	}
+	for (unsigned round = 0; !atomic_load(&m->stop); round++) {
+		int i = (int)(round % 16);
+		/* mostly lookups: the race is in them */
+		if (round % 8) {
+			if (mm_usable_size(mine[i]) < 48)
+				fail_at("usable size wrong", tid, 48);
+			continue;
+		}
+		if (mm_usable_size(mine[i]) < 48 || !tu_check(mine[i], 48, (unsigned)i)) {
+			fail_at("block changed or size wrong", tid, 48);
+			break;
+		}
+		mm_heap_free(m->heap, mine[i]);
+		mine[i] = mm_heap_malloc(m->heap, 48);
+		if (!mine[i]) {
+			fail_at("malloc(48)", tid, 48);
+			break;
+		}
+		tu_fill(mine[i], 48, (unsigned)i);
+	}
+	for (int i = 0; i < 16; i++)
+		if (mine[i])
+			mm_heap_free(m->heap, mine[i]);
+	return NULL;
+}
+
+START_TEST(test_break_moves_under_lookups)
+{
+	struct moving m = { 0 };
+	pthread_t t[2];
+
+	reset_errors();
+	m.heap = mm_heap_create(MM_SOURCE_BRK);
+	ck_assert_ptr_nonnull(m.heap);
+	ck_assert_int_eq(mm_heap_set_option(m.heap, MM_OPT_MMAP_THRESHOLD, 0), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, small_user, &m), 0);
+	for (int round = 0; round < 400; round++) {
+		void *big = mm_heap_malloc(m.heap, (size_t)(1 + round % 3) * 1024 * KIB);
+		ck_assert_ptr_nonnull(big);
+		tu_fill(big, 256, (unsigned)round);
+		ck_assert(tu_check(big, 256, (unsigned)round));
+		mm_heap_free(m.heap, big);
+	}
+	atomic_store(&m.stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_no_errors();
+	ck_assert_int_eq(mm_heap_check(m.heap), 0);
+	mm_heap_destroy(m.heap);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -749,6 +832,7 @@ static Suite *threads_suite(void)
 	tcase_add_loop_test(tc, test_check_during_ops, 0, NKINDS);
 	tcase_add_loop_test(tc, test_trim_during_ops, 0, NKINDS);
 	tcase_add_test(tc, test_heap_churn);
+	tcase_add_test(tc, test_break_moves_under_lookups);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -413,6 +413,47 @@ START_TEST(test_brk_heap_trim)
 }
 END_TEST
 
+/*
+ * (6) A pad larger than the heap keeps everything.  The blocks sit just
+ * below the free top of a break heap, where a pad that wrapped around the
+ * address space would lower the break below them.
+ */
+START_TEST(test_trim_huge_pad_keeps_everything)
+{
+	static const size_t pads[] = { SIZE_MAX - 65535, SIZE_MAX, SIZE_MAX / 2 };
+	enum { N = 40 };
+	void *v[N];
+
+	for (size_t k = 0; k < sizeof pads / sizeof pads[0]; k++) {
+		mm_heap_t *h = mm_heap_create(MM_SOURCE_BRK);
+
+		ck_assert_ptr_nonnull(h);
+		/* nothing may call malloc from here to the trim: the break
+		 * must stay where this heap left it */
+		ck_assert_uint_eq(alloc_fill(h, v, N, 1000, 80 + (unsigned)k), 0);
+		void *top = mm_heap_malloc(h, 60 * 1024);
+		ck_assert_ptr_nonnull(top);
+		mm_heap_free(h, top);
+		void *brk_before = sbrk(0);
+		mm_trim(pads[k]);
+		void *brk_after = sbrk(0);
+		ck_assert_msg(brk_after == brk_before, "mm_trim(%#zx) moved the "
+			"break from %p to %p", pads[k], brk_before, brk_after);
+		ck_assert_uint_eq(count_damaged(v, N, 1000, 80 + (unsigned)k), 0);
+		ck_assert_int_eq(mm_heap_check(h), 0);
+		/* and the heap goes on working */
+		top = mm_heap_malloc(h, 60 * 1024);
+		ck_assert_ptr_nonnull(top);
+		tu_fill(top, 60 * 1024, 90);
+		ck_assert(tu_check(top, 60 * 1024, 90));
+		mm_heap_free(h, top);
+		release(h, v, N);
+		ck_assert_int_eq(mm_heap_check(h), 0);
+		mm_heap_destroy(h);
+	}
+}
+END_TEST
+
 static Suite *trim_suite(void)
 {
 	Suite *s = suite_create("trim");
@@ -426,6 +467,7 @@ static Suite *trim_suite(void)
 	tcase_add_loop_test(tc, test_large_blocks_unmapped, 0, 3);
 	tcase_add_test(tc, test_fragmented_trim);
 	tcase_add_test(tc, test_brk_heap_trim);
+	tcase_add_test(tc, test_trim_huge_pad_keeps_everything);
 	suite_add_tcase(s, tc);
 	return s;
 }
