@@ -67,9 +67,10 @@ struct mmi_block {
 	struct mmi_block *next_free;	/* free blocks only: first payload word */
 };
 
+/* Relaxed atomic: see mmi_head_load() below (a plain mov on every target). */
 static inline size_t mmi_bsize(const struct mmi_block *b)
 {
-	return b->head & ~(size_t)MMI_FLAGS;
+	return __atomic_load_n(&b->head, __ATOMIC_RELAXED) & ~(size_t)MMI_FLAGS;
 }
 static inline struct mmi_block *mmi_after(struct mmi_block *b)
 {
