@@ -220,7 +220,9 @@ static int check_arena(struct mm_heap *h, struct mmi_region *r, struct tally *t)
 	if (r->heap != h || (uintptr_t)r->first != r->start + MMI_REGION_HDR ||
 	    r->end < r->start + MMI_REGION_HDR + MMI_MIN_BLOCK + MMI_HDR)
 		return -1;
-	if (r->kind != MMI_REGION_POOL && mmi_registry_find(r->start) != r)
+	if (r->kind != MMI_REGION_POOL &&
+	    (mmi_pagemap_find(r->start) != r || mmi_pagemap_find(r->end - 1) != r ||
+	     (r->start & (MMI_GRANULE - 1))))
 		return -1;
 	for (b = r->first; b < end; b = mmi_after(b)) {
 		size_t size = mmi_bsize(b);
@@ -258,7 +260,7 @@ static int check_large(struct mm_heap *h, struct mmi_region *r, struct tally *t)
 
 	if (r->heap != h || r->kind != MMI_REGION_LARGE ||
 	    (uintptr_t)b < r->start + MMI_REGION_HDR || (uintptr_t)b >= r->end ||
-	    mmi_registry_find(r->start) != r)
+	    mmi_pagemap_find(r->start) != r || mmi_pagemap_find(r->end - 1) != r)
 		return -1;
 	if (!(b->head & MMI_LARGE) || (b->head & MMI_FREE) ||
 	    (uintptr_t)b + mmi_bsize(b) != r->end ||

@@ -243,13 +243,15 @@ static void write_end_marker(struct mm_heap *h, struct mmi_region *r, size_t fla
 }
 
 /* Lay out [start, start+len) as a region holding one free block; NULL
- * (nothing changed) when the region table has no room for it. */
+ * (nothing changed) when the pagemap cannot take it. */
 static struct mmi_region *new_arena(struct mm_heap *h, uintptr_t start, size_t len,
 	unsigned kind)
 {
 	struct mmi_region *r = (struct mmi_region *)start;
 	struct mmi_block *b;
 
+	if (kind != MMI_REGION_POOL && mmi_pagemap_reserve(start, start + len) != 0)
+		return NULL;
 	memset(r, 0, sizeof *r);
 	r->start = start;
 	r->end = start + len;
@@ -260,8 +262,8 @@ static struct mmi_region *new_arena(struct mm_heap *h, uintptr_t start, size_t l
 	b->head = (len - MMI_REGION_HDR - MMI_HDR) | MMI_FREE;
 	mmi_set_footer(b);
 	write_end_marker(h, r, MMI_PREV_FREE);
-	if (kind != MMI_REGION_POOL && mmi_registry_add(r) != 0)
-		return NULL;
+	if (kind != MMI_REGION_POOL)
+		mmi_pagemap_set(r->start, r->end, r);
 	link_arena(h, r);
 	h->st.regions++;
 	mmi_count_os(h, (long)len);
@@ -278,7 +280,7 @@ static void drop_arena(struct mm_heap *h, struct mmi_region *r)
 	unlink_region(&h->arenas, r);
 	h->st.regions--;
 	mmi_count_os(h, -(long)len);
-	mmi_registry_remove(r);
+	mmi_pagemap_set(r->start, r->end, NULL);
 	if (r->kind == MMI_REGION_MMAP) {
 		mmi_os_unmap((void *)r->start, len);
 	} else if (!mmi_brk_shrink(r->end, len)) {
@@ -316,10 +318,14 @@ static int grow_brk(struct mm_heap *h, size_t len)
 		/* The old end marker becomes the header of the new span. */
 		struct mmi_block *b = mmi_end_marker(last);
 		size_t flags = b->head & MMI_PREV_FREE;
-		uintptr_t old_start = last->start;
+		uintptr_t old_end = last->end;
 
+		if (mmi_pagemap_reserve(old_end, old_end + len) != 0) {
+			mmi_brk_shrink(old_end + len, len);
+			return -1;
+		}
 		last->end += len;
-		mmi_registry_move(last, old_start);
+		mmi_pagemap_resize(last, old_end, last->end);
 		write_end_marker(h, last, 0);
 		mmi_head_store(b, len | flags);
 		block_release(h, last, b);
@@ -327,8 +333,8 @@ static int grow_brk(struct mm_heap *h, size_t len)
 		return 0;
 	}
 	if (!new_arena(h, base, len, MMI_REGION_BRK)) {
-		/* no room to list it: the span goes back (or at least its
-		 * pages, if something moved the break since) */
+		/* the pagemap cannot take it: the span goes back (or at
+		 * least its pages, if something moved the break since) */
 		if (!mmi_brk_shrink(base + len, len))
 			mmi_os_discard(base, base + len);
 		return -1;
@@ -346,16 +352,12 @@ static int grow(struct mm_heap *h, size_t bsize)
 
 	if (is_pool(h))
 		return -1;
-	/* Room in the region table first: a failure there is a failed
-	 * allocation like any other, before anything is committed. */
-	if (mmi_registry_reserve() != 0)
-		return -1;
 	if ((h->flags & MM_SOURCE_BRK) && grow_brk(h, len) == 0)
 		return 0;
-	m = mmi_os_map(len);
+	m = mmi_os_map_aligned(len, MMI_GRANULE);
 	if (!m && len > need) {
 		len = need;
-		m = mmi_os_map(len);
+		m = mmi_os_map_aligned(len, MMI_GRANULE);
 	}
 	if (!m)
 		return -1;
@@ -403,9 +405,9 @@ static int brk_trim(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b
 		return 0;
 	}
 	{
-		uintptr_t old_start = r->start;
+		uintptr_t old_end = r->end;
 		r->end = keep_end;
-		mmi_registry_move(r, old_start);
+		mmi_pagemap_resize(r, old_end, keep_end);
 	}
 	mmi_head_store(b, (keep_end - MMI_HDR - (uintptr_t)b) | MMI_FREE);
 	mmi_set_footer(b);
@@ -469,7 +471,7 @@ struct mmi_region *mmi_arena_of(const struct mm_heap *h, const void *p)
 		return NULL;
 	if (is_pool(h))
 		r = h->arenas;
-	else if (!(r = mmi_registry_find(a)) || r->heap != h || r->kind == MMI_REGION_LARGE)
+	else if (!(r = mmi_region_of(a)) || r->heap != h || r->kind == MMI_REGION_LARGE)
 		return NULL;
 	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r))
 		return NULL;
@@ -502,7 +504,7 @@ static struct mmi_region *region_of_or_die(struct mm_heap *h, const void *p)
 	struct mmi_region *r;
 
 	if (a & (MMI_ALIGN - 1)) {
-		int inside = mmi_registry_find(a) ||
+		int inside = mmi_region_of(a) ||
 			     (h && is_pool(h) && a > h->arenas->start && a < h->arenas->end);
 		mmi_fatal(inside ? "pointer into the middle of a block" : "invalid pointer", p);
 	}
@@ -511,7 +513,7 @@ static struct mmi_region *region_of_or_die(struct mm_heap *h, const void *p)
 		if (a >= (uintptr_t)r->first + MMI_HDR && a < r->end)
 			return r;
 	}
-	r = mmi_registry_find(a);
+	r = mmi_region_of(a);
 	if (r) {
 		if (h && r->heap != h)
 			mmi_fatal("pointer from another heap", p);
@@ -879,7 +881,7 @@ void mmi_release_all(struct mm_heap *h)
 
 	for (r = h->larges; r; r = next) {
 		next = r->next;
-		mmi_registry_remove(r);
+		mmi_pagemap_set(r->start, r->end, NULL);
 		mmi_os_unmap((void *)r->start, r->end - r->start);
 	}
 	h->larges = NULL;
@@ -892,7 +894,7 @@ void mmi_release_all(struct mm_heap *h)
 		next = r->prev;
 		if (r->kind == MMI_REGION_POOL)
 			continue;
-		mmi_registry_remove(r);
+		mmi_pagemap_set(r->start, r->end, NULL);
 		if (r->kind == MMI_REGION_MMAP)
 			mmi_os_unmap((void *)r->start, len);
 		else if (!mmi_brk_shrink(r->end, len))

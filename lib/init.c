@@ -3,7 +3,7 @@
  * heap, the list of every heap, and the fork handlers.
  *
  * Lock order, everywhere: heaps_lock, then heap locks (list order), then
- * the program-break lock, then the region table's lock, then the set of
+ * the program-break lock, then the pagemap's leaf lock, then the set of
  * freed large blocks.  The fork handlers
  * take them all in that order before fork() and release them in both
  * processes after, so the child starts with every heap consistent and
@@ -163,14 +163,14 @@ static void lock_everything(void)
 	for (struct mm_heap *h = heaps; h; h = h->next_heap)
 		mmi_lock(h);
 	mmi_brk_lock();
-	mmi_registry_lock();
+	mmi_pagemap_lock();
 	mmi_large_lock();
 }
 
 static void unlock_everything(void)
 {
 	mmi_large_unlock();
-	mmi_registry_unlock();
+	mmi_pagemap_unlock();
 	mmi_brk_unlock();
 	for (struct mm_heap *h = heaps; h; h = h->next_heap)
 		mmi_unlock(h);

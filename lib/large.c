@@ -204,31 +204,32 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align)
 
 	if (align < MMI_ALIGN)
 		align = MMI_ALIGN;
-	if (size > SIZE_MAX - front - align - mmi_page_size() ||
-	    mmi_registry_reserve() != 0) {
+	if (size > SIZE_MAX - front - align - mmi_page_size()) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	len = page_up(size + front + (align > MMI_ALIGN ? align : 0));
-	m = (uintptr_t)mmi_os_map(len);
+	/* on a granule, like every region (pagemap.c) */
+	m = (uintptr_t)mmi_os_map_aligned(len, MMI_GRANULE);
 	if (!m) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	payload = (m + front + align - 1) & ~(uintptr_t)(align - 1);
-	start = page_down(payload - front);
+	start = (payload - front) & ~(uintptr_t)(MMI_GRANULE - 1);
 	end = page_up(payload + (size ? size : 1));
 	/* an over-sized mapping made for alignment loses its spare pages */
 	if (start > m)
 		mmi_os_unmap((void *)m, start - m);
 	if (end < m + len)
 		mmi_os_unmap((void *)end, m + len - end);
-	r = settle(h, start, end, payload);
-	if (mmi_registry_add(r) != 0) {
+	if (mmi_pagemap_reserve(start, end) != 0) {
 		mmi_os_unmap((void *)start, end - start);
 		errno = ENOMEM;
 		return NULL;
 	}
+	r = settle(h, start, end, payload);
+	mmi_pagemap_set(start, end, r);
 	note_reused((void *)payload);
 	mmi_lock(h);
 	link_large(h, r);
@@ -253,9 +254,42 @@ void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
 	unlink_large(h, r);
 	h->st.free_count++;
 	mmi_unlock(h);
-	mmi_registry_remove(r);
+	mmi_pagemap_set(r->start, r->end, NULL);
 	mmi_large_note_freed(p);
 	mmi_os_unmap((void *)r->start, r->end - r->start);
+}
+
+/*
+ * The mapping [start, start+old_len) resized to len bytes, in place or
+ * moved to a granule boundary (mremap alone picks any page); NULL, with
+ * the old mapping untouched, when the system refuses.  The pagemap has
+ * the leaves for the new span before anything moves.
+ */
+static void *remap(uintptr_t start, size_t old_len, size_t len)
+{
+	void *m = mremap((void *)start, old_len, len, 0);
+	void *target;
+
+	if (m != MAP_FAILED) {
+		if (mmi_pagemap_reserve(start, start + len) == 0)
+			return m;
+		/* give the growth back: the block keeps its old size */
+		m = mremap((void *)start, len, old_len, 0);
+		return NULL;
+	}
+	target = mmi_os_map_aligned(len, MMI_GRANULE);
+	if (!target)
+		return NULL;
+	if (mmi_pagemap_reserve((uintptr_t)target, (uintptr_t)target + len) != 0) {
+		mmi_os_unmap(target, len);
+		return NULL;
+	}
+	m = mremap((void *)start, old_len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+	if (m == MAP_FAILED) {
+		mmi_os_unmap(target, len);
+		return NULL;
+	}
+	return m;
 }
 
 void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t size)
@@ -285,19 +319,26 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 	old_start = r->start;
 	old_len = r->end - r->start;
 	len = page_up(size + MMI_REGION_HDR + MMI_HDR);
+	/* off the list while its header may move */
 	mmi_lock(h);
 	unlink_large(h, r);
-	m = mremap((void *)old_start, old_len, len, MREMAP_MAYMOVE);
-	if (m == MAP_FAILED) {
+	mmi_unlock(h);
+	m = remap(old_start, old_len, len);
+	if (!m) {
+		mmi_lock(h);
 		link_large(h, r);
 		mmi_unlock(h);
 		errno = ENOMEM;
 		return NULL;
 	}
+	mmi_lock(h);
 	r = settle(h, (uintptr_t)m, (uintptr_t)m + len, (uintptr_t)m + MMI_REGION_HDR + MMI_HDR);
-	/* one change for lock-free readers, which cannot fail: the old
-	 * entry makes room for the new one */
-	mmi_registry_move(r, old_start);
+	if ((uintptr_t)m == old_start) {
+		mmi_pagemap_resize(r, old_start + old_len, (uintptr_t)m + len);
+	} else {
+		mmi_pagemap_set((uintptr_t)m, (uintptr_t)m + len, r);
+		mmi_pagemap_set(old_start, old_start + old_len, NULL);
+	}
 	link_large(h, r);
 	mmi_unlock(h);
 	if ((uintptr_t)m != old_start)

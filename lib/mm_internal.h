@@ -35,15 +35,26 @@
  */
 #ifdef MMI_TEST_HOOKS
 struct mmi_test_hooks {
-	void (*registry_move)(void);	/* a region moving: out of the table */
-	unsigned long registry_waits;	/* readers that waited for a writer */
+	void (*pagemap_set)(void);	/* between two granules' entries */
+	int fail_pagemap_reserve;	/* the pagemap refuses new spans */
 };
 MMI_HIDDEN extern struct mmi_test_hooks mmi_test;
 #define MMI_TEST_HOOK(name) do { if (mmi_test.name) mmi_test.name(); } while (0)
-#define MMI_TEST_COUNT(name) __atomic_fetch_add(&mmi_test.name, 1, __ATOMIC_RELAXED)
+#define MMI_TEST_FAIL(name) __atomic_load_n(&mmi_test.fail_##name, __ATOMIC_RELAXED)
 #else
 #define MMI_TEST_HOOK(name) ((void)0)
-#define MMI_TEST_COUNT(name) ((void)0)
+#define MMI_TEST_FAIL(name) 0
+#endif
+
+/*
+ * Internal assertions: on with configure --enable-debug (MMI_DEBUG), off
+ * in release builds.  A broken invariant is reported where it breaks.
+ */
+#ifdef MMI_DEBUG
+MMI_HIDDEN _Noreturn void mmi_assert_fail(const char *what, const char *file, int line);
+#define MMI_ASSERT(c) ((c) ? (void)0 : mmi_assert_fail(#c, __FILE__, __LINE__))
+#else
+#define MMI_ASSERT(c) ((void)0)
 #endif
 
 /* --- Blocks -------------------------------------------------------------- */
@@ -326,6 +337,7 @@ MMI_HIDDEN void mmi_large_unlock(void);
 /* source.c: memory from the OS */
 MMI_HIDDEN size_t mmi_page_size(void);
 MMI_HIDDEN void *mmi_os_map(size_t len);
+MMI_HIDDEN void *mmi_os_map_aligned(size_t len, size_t align);
 MMI_HIDDEN void mmi_os_unmap(void *p, size_t len);
 MMI_HIDDEN void mmi_os_discard(uintptr_t lo, uintptr_t hi);
 MMI_HIDDEN uintptr_t mmi_brk_extend(uintptr_t expect_end, size_t len, int *contiguous);
@@ -333,33 +345,54 @@ MMI_HIDDEN int mmi_brk_shrink(uintptr_t end, size_t len);
 MMI_HIDDEN void mmi_brk_lock(void);
 MMI_HIDDEN void mmi_brk_unlock(void);
 
-/* registry.c: which OS region holds an address (pools are not listed) */
-MMI_HIDDEN int mmi_registry_reserve(void);	/* -1: no memory for the table */
-MMI_HIDDEN int mmi_registry_add(struct mmi_region *r);	/* -1: no memory */
-MMI_HIDDEN void mmi_registry_remove(struct mmi_region *r);
-MMI_HIDDEN void mmi_registry_move(struct mmi_region *r, uintptr_t old_start);
-MMI_HIDDEN struct mmi_region *mmi_registry_find_slow(uintptr_t addr);
-/* Each thread remembers the last span it found, valid while the table's
- * sequence number is unchanged: consecutive frees mostly land in the same
- * region. */
-struct mmi_hint {
-	unsigned seq;
-	uintptr_t start, end;
-	struct mmi_region *region;
-};
-MMI_HIDDEN extern __thread struct mmi_hint mmi_hint MMI_TLS;
-MMI_HIDDEN extern unsigned mmi_registry_seq;
-static inline struct mmi_region *mmi_registry_find(uintptr_t addr)
-{
-	struct mmi_hint *h = &mmi_hint;
+/* pagemap.c: which OS region holds an address (pools are not listed) */
+#define MMI_ADDR_BITS 47		/* user addresses on the 64-bit targets */
+#define MMI_GRANULE_SHIFT 16
+#define MMI_GRANULE ((size_t)1 << MMI_GRANULE_SHIFT)	/* regions start on one */
+MMI_HIDDEN extern struct mmi_region **mmi_pagemap_l1[(size_t)1 << (MMI_ADDR_BITS - 30)];
+/* Leaves for [start, end); -1 (nothing else changed) when the OS refuses. */
+MMI_HIDDEN int mmi_pagemap_reserve(uintptr_t start, uintptr_t end);
+/* The granules of [start, end) map to r (NULL: to nobody); reserved first. */
+MMI_HIDDEN void mmi_pagemap_set(uintptr_t start, uintptr_t end, struct mmi_region *r);
+MMI_HIDDEN void mmi_pagemap_lock(void);	/* fork: the leaf lock */
+MMI_HIDDEN void mmi_pagemap_unlock(void);
 
-	if (h->region && h->seq == __atomic_load_n(&mmi_registry_seq, __ATOMIC_ACQUIRE) &&
-	    addr - h->start < h->end - h->start)
-		return h->region;
-	return mmi_registry_find_slow(addr);
+/* The region owning addr's granule, or NULL: any address, never faults. */
+static inline struct mmi_region *mmi_pagemap_find(uintptr_t addr)
+{
+	struct mmi_region **leaf;
+
+	if (MMI_UNLIKELY(addr >> MMI_ADDR_BITS))
+		return NULL;
+	leaf = __atomic_load_n(&mmi_pagemap_l1[addr >> 30], __ATOMIC_ACQUIRE);
+	if (!leaf)
+		return NULL;
+	return __atomic_load_n(&leaf[(addr >> MMI_GRANULE_SHIFT) & ((1u << (30 - MMI_GRANULE_SHIFT)) - 1)],
+			       __ATOMIC_ACQUIRE);
 }
-MMI_HIDDEN void mmi_registry_lock(void);
-MMI_HIDDEN void mmi_registry_unlock(void);
+
+/* The region whose span [start, end) holds addr, or NULL. */
+static inline struct mmi_region *mmi_region_of(uintptr_t addr)
+{
+	struct mmi_region *r = mmi_pagemap_find(addr);
+
+	return r && addr >= r->start && addr < r->end ? r : NULL;
+}
+
+static inline uintptr_t mmi_granule_up(uintptr_t a)
+{
+	return (a + MMI_GRANULE - 1) & ~(uintptr_t)(MMI_GRANULE - 1);
+}
+
+/* A region's span changed from [start, old_end) to [start, new_end):
+ * the granules it gained map to it, those it lost to nobody. */
+static inline void mmi_pagemap_resize(struct mmi_region *r, uintptr_t old_end, uintptr_t new_end)
+{
+	if (new_end > old_end)
+		mmi_pagemap_set(old_end, new_end, r);
+	else if (mmi_granule_up(new_end) < old_end)
+		mmi_pagemap_set(mmi_granule_up(new_end), old_end, NULL);
+}
 
 /* cache.c: per-thread caches of small blocks, for the default heap; the
  * fast paths are here so that malloc and free inline them */
@@ -418,7 +451,7 @@ static inline struct mmi_block *mmi_cache_next_or_die(struct mm_heap *h,
 		mmi_cache_corrupt(b);
 	next = mmi_cache_link(h, b, b->next_free);
 	if (next && MMI_UNLIKELY(((uintptr_t)next & (MMI_ALIGN - 1)) ||
-				 !mmi_registry_find((uintptr_t)next)))
+				 !mmi_region_of((uintptr_t)next)))
 		mmi_cache_corrupt(b);
 	return next;
 }

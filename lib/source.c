@@ -37,6 +37,32 @@ void *mmi_os_map(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/* A mapping of len bytes starting on a multiple of align (a power of two
+ * at least the page size): most mappings come aligned already; the others
+ * are made larger and trimmed. */
+void *mmi_os_map_aligned(size_t len, size_t align)
+{
+	uintptr_t m, a;
+	size_t over;
+	void *p = mmi_os_map(len);
+
+	if (!p || ((uintptr_t)p & (align - 1)) == 0)
+		return p;
+	mmi_os_unmap(p, len);
+	if (len > SIZE_MAX - align)
+		return NULL;
+	over = len + align - mmi_page_size();
+	m = (uintptr_t)mmi_os_map(over);
+	if (!m)
+		return NULL;
+	a = (m + align - 1) & ~(uintptr_t)(align - 1);
+	if (a > m)
+		mmi_os_unmap((void *)m, a - m);
+	if (a + len < m + over)
+		mmi_os_unmap((void *)(a + len), m + over - (a + len));
+	return (void *)a;
+}
+
 void mmi_os_unmap(void *p, size_t len)
 {
 	int saved = errno;
@@ -76,7 +102,6 @@ void mmi_brk_unlock(void)
  */
 uintptr_t mmi_brk_extend(uintptr_t expect_end, size_t len, int *contiguous)
 {
-	size_t ps = mmi_page_size();
 	uintptr_t cur, start;
 	int saved = errno;
 
@@ -91,7 +116,8 @@ uintptr_t mmi_brk_extend(uintptr_t expect_end, size_t len, int *contiguous)
 		start = sbrk((intptr_t)len) == (void *)-1 ? 0 : cur;
 		*contiguous = start != 0;
 	} else {
-		size_t pad = ((cur + ps - 1) & ~(uintptr_t)(ps - 1)) - cur;
+		/* a new span starts on a granule: no region shares one */
+		size_t pad = mmi_granule_up(cur) - cur;
 		start = sbrk((intptr_t)(pad + len)) == (void *)-1 ? 0 : cur + pad;
 	}
 	pthread_mutex_unlock(&brk_lock);
