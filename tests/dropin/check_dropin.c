@@ -1768,9 +1768,9 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-#ifdef __SANITIZE_ADDRESS__
-	puts("SKIP: under AddressSanitizer, ASan's malloc takes the place of "
-	     "the drop-in");
+#ifdef DROPIN_SANITIZER
+	puts("SKIP: under AddressSanitizer or ThreadSanitizer, the sanitizer's "
+	     "malloc takes the place of the drop-in");
 	return 77;
 #endif
 	why = dropin_malloc_is_ours();

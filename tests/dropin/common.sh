@@ -40,14 +40,14 @@ finish() {
 	exit 0
 }
 
-# The drop-in must exist, and must not be a sanitizer build: ASan insists
-# on being the first library and on owning malloc itself.  (require_dropin
+# The drop-in must exist, and must not be a sanitizer build: ASan and TSan
+# insist on being the first library and on owning malloc themselves.  (require_dropin
 # any: a sanitizer build will do, for tests that only read the file.)
 require_dropin() {
 	test -f "$DROPIN" || skip "$DROPIN not built (--disable-shared?)"
 	test "${1:-}" = any && return 0
-	if $NM -D "$DROPIN" 2>/dev/null | grep -q '__asan_\|__ubsan_'; then
-		skip "sanitizer build: ASan replaces malloc, the drop-in cannot be tested"
+	if $NM -D "$DROPIN" 2>/dev/null | grep -q '__asan_\|__ubsan_\|__tsan_'; then
+		skip "sanitizer build: ASan or TSan replaces malloc, the drop-in cannot be tested"
 	fi
 }
 

@@ -26,6 +26,17 @@
 
 #include "libmm.h"
 
+/* DROPIN_SANITIZER: built with a sanitizer whose runtime replaces malloc
+ * itself (ASan, TSan), so the drop-in cannot be what malloc reaches and its
+ * tests skip.  GCC names them with macros, clang with __has_feature. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DROPIN_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DROPIN_SANITIZER 1
+#endif
+#endif
+
 struct dropin_api {
 	int (*heap_stats)(mm_heap_t *heap, mm_stats_t *stats, size_t size);
 	int (*heap_walk)(mm_heap_t *heap, mm_visit_fn visit, void *arg);

@@ -45,8 +45,8 @@ require_cmd() {
 find_dropin() {
 	DROPIN=${LIBMM_DROPIN:-$top_builddir/lib/.libs/libmm-malloc.so.1}
 	test -f "$DROPIN" || skip "$DROPIN not built (--disable-shared?)"
-	if $NM -D "$DROPIN" 2>/dev/null | grep -q '__asan_\|__ubsan_'; then
-		skip "sanitizer build: ASan replaces malloc, the drop-in cannot be tested"
+	if $NM -D "$DROPIN" 2>/dev/null | grep -q '__asan_\|__ubsan_\|__tsan_'; then
+		skip "sanitizer build: ASan or TSan replaces malloc, the drop-in cannot be tested"
 	fi
 }
 
