@@ -324,7 +324,7 @@ static int grow_brk(struct mm_heap *h, size_t len)
 			mmi_brk_shrink(old_end + len, len);
 			return -1;
 		}
-		last->end += len;
+		mmi_region_set_end(last, old_end + len);
 		mmi_pagemap_resize(last, old_end, last->end);
 		write_end_marker(h, last, 0);
 		mmi_head_store(b, len | flags);
@@ -406,7 +406,7 @@ static int brk_trim(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b
 	}
 	{
 		uintptr_t old_end = r->end;
-		r->end = keep_end;
+		mmi_region_set_end(r, keep_end);
 		mmi_pagemap_resize(r, old_end, keep_end);
 	}
 	mmi_head_store(b, (keep_end - MMI_HDR - (uintptr_t)b) | MMI_FREE);

@@ -144,7 +144,7 @@ enum mmi_region_kind {
  * run from first up to the end marker (a 16-byte header of size 0) at
  * end - 16, except for a large region, whose only block reaches end. */
 struct mmi_region {
-	uintptr_t start, end;
+	uintptr_t start, end;		/* end: see mmi_region_set_end() */
 	struct mm_heap *heap;
 	struct mmi_region *next, *prev;	/* the heap's arenas or larges */
 	struct mmi_block *first;
@@ -376,7 +376,14 @@ static inline struct mmi_region *mmi_region_of(uintptr_t addr)
 {
 	struct mmi_region *r = mmi_pagemap_find(addr);
 
-	return r && addr >= r->start && addr < r->end ? r : NULL;
+	return r && addr >= r->start && addr < __atomic_load_n(&r->end, __ATOMIC_RELAXED) ? r : NULL;
+}
+
+/* A published region's end moves (a break span growing or shrinking)
+ * under its heap's lock, while mmi_region_of() reads it without one. */
+static inline void mmi_region_set_end(struct mmi_region *r, uintptr_t end)
+{
+	__atomic_store_n(&r->end, end, __ATOMIC_RELAXED);
 }
 
 static inline uintptr_t mmi_granule_up(uintptr_t a)
