@@ -89,6 +89,26 @@ void mmi_fatal(const char *what, const void *addr)
 	abort();
 }
 
+#ifdef MMI_DEBUG
+/* MMI_ASSERT: an internal invariant broke (a libmm bug, or memory damaged
+ * beyond what the checks name).  No lock is released: this is a bug
+ * report, not a recoverable error. */
+void mmi_assert_fail(const char *what, const char *file, int line)
+{
+	struct out o = { .fd = 2 };
+
+	out_str(&o, "libmm: assertion failed: ");
+	out_str(&o, what);
+	out_str(&o, " at ");
+	out_str(&o, file);
+	out_char(&o, ':');
+	out_dec(&o, (size_t)line);
+	out_char(&o, '\n');
+	out_flush(&o);
+	abort();
+}
+#endif
+
 /* The heap h is damaged at addr, found while its lock was held: release
  * the lock first, so that a SIGABRT handler that allocates (a logger,
  * backtrace_symbols) can still run, then report and abort. */

@@ -165,6 +165,7 @@ static struct mmi_block *block_release(struct mm_heap *h, struct mmi_region *r,
 	}
 	mmi_head_store(b, size | MMI_FREE);
 	mmi_set_footer(b);
+	MMI_ASSERT(!(mmi_head_load(mmi_after(b)) & MMI_FREE));	/* merged: no free neighbour */
 	mmi_set_prev_free(mmi_after(b), 1);
 	index_insert(h, b);
 	return b;
@@ -179,6 +180,7 @@ static void take(struct mm_heap *h, struct mmi_block *b, size_t bsize)
 	size_t size = mmi_bsize(b);
 	size_t prev_flag = b->head & MMI_PREV_FREE;
 
+	MMI_ASSERT(size >= bsize && bsize >= MMI_MIN_BLOCK && !(bsize & (MMI_ALIGN - 1)));
 	if (size - bsize >= MMI_MIN_BLOCK) {
 		struct mmi_block *rest = (struct mmi_block *)((char *)b + bsize);
 		mmi_head_store(rest, (size - bsize) | MMI_FREE);
