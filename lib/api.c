@@ -20,12 +20,16 @@ static int is_pow2(size_t n)
 }
 
 /* The heap a caller named: NULL means the default heap; anything that is
- * not a live heap is fatal. */
+ * not a live heap is fatal.  The handle is read only once the set of live
+ * heaps (init.c) has it, so a destroyed heap whose memory is gone, or any
+ * other address, is reported instead of faulting; the magic then catches a
+ * live heap's structure overwritten by the caller. */
 static struct mm_heap *heap_arg(mm_heap_t *h)
 {
-	if (!h)
+	if (!h || h == mmi_default_heap_ptr)
 		return mmi_default_heap();
-	if (((uintptr_t)h & (MMI_ALIGN - 1)) || h->magic != (MMI_HEAP_MAGIC ^ (uintptr_t)h))
+	if (MMI_UNLIKELY(((uintptr_t)h & (MMI_ALIGN - 1)) || !mmi_heaps_live(h) ||
+			 h->magic != (MMI_HEAP_MAGIC ^ (uintptr_t)h)))
 		mmi_fatal("invalid heap", h);
 	return h;
 }
@@ -136,7 +140,13 @@ mm_heap_t *mm_heap_create(unsigned flags)
 	mmi_heap_init(h, flags, MMI_FL_MAX);
 	h->self_bytes = len;
 	mmi_count_os(h, (long)len);
-	mmi_heaps_add(h);
+	if (mmi_heaps_add(h) != 0) {
+		if (!(flags & MM_HEAP_NOLOCK))
+			pthread_mutex_destroy(&h->lock);
+		mmi_os_unmap(h, len);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return h;
 }
 
@@ -168,7 +178,13 @@ mm_heap_t *mm_heap_create_in(void *buf, size_t len, unsigned flags)
 	h = (struct mm_heap *)lo;
 	mmi_heap_init(h, flags, fl);
 	mmi_pool_init(h, ctl, hi);
-	mmi_heaps_add(h);
+	if (mmi_heaps_add(h) != 0) {
+		if (!(flags & MM_HEAP_NOLOCK))
+			pthread_mutex_destroy(&h->lock);
+		h->magic = 0;
+		errno = ENOMEM;
+		return NULL;
+	}
 	return h;
 }
 

@@ -335,12 +335,14 @@ static inline struct mm_heap *mmi_default_heap(void)
 	return mmi_default_heap_init();
 }
 MMI_HIDDEN uintptr_t mmi_secret(void);
-MMI_HIDDEN void mmi_heaps_add(struct mm_heap *h);
+MMI_HIDDEN int mmi_heaps_add(struct mm_heap *h);	/* 0, or -1: no room */
 MMI_HIDDEN void mmi_heaps_remove(struct mm_heap *h);
 MMI_HIDDEN void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi);
 MMI_HIDDEN void mmi_heaps_lock(void);
 MMI_HIDDEN void mmi_heaps_unlock(void);
 MMI_HIDDEN struct mm_heap *mmi_heaps_first(void);
+/* 1 when h is a live heap; never reads *h, takes no lock */
+MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
 /* debug.c: fatal errors, walk, check, print */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
