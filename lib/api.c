@@ -247,17 +247,13 @@ void mm_heap_free(mm_heap_t *heap, void *ptr)
 int mm_heap_walk(mm_heap_t *heap, mm_visit_fn visit, void *arg)
 {
 	struct mm_heap *h = heap_arg(heap);
-	int ret;
 
 	if (!visit) {
 		errno = EINVAL;
 		return -1;
 	}
 	mmi_cache_flush(h);
-	mmi_lock(h);
-	ret = mmi_walk_locked(h, visit, arg);
-	mmi_unlock(h);
-	return ret;
+	return mmi_walk(h, visit, arg);
 }
 
 int mm_heap_check(mm_heap_t *heap)

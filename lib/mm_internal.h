@@ -100,8 +100,10 @@ struct mmi_region {
 	struct mmi_block *first;
 	unsigned kind;
 	unsigned pad_;
+	uint64_t seq;		/* large: the heap's large_seq when linked */
 };
 #define MMI_REGION_HDR 64u
+_Static_assert(sizeof(struct mmi_region) <= MMI_REGION_HDR, "region header too big");
 
 static inline struct mmi_block *mmi_end_marker(const struct mmi_region *r)
 {
@@ -150,8 +152,10 @@ struct mm_heap {
 	unsigned fl_count;	/* first-level lists this heap has */
 	const struct mmi_fit *fit;
 	pthread_mutex_t lock;
+	unsigned long changes;		/* bumped by mmi_unlock(): see there */
 	struct mmi_region *arenas;	/* in address order */
-	struct mmi_region *larges;
+	struct mmi_region *larges;	/* newest first: descending seq */
+	uint64_t large_seq;		/* the last seq given to a large region */
 	size_t mmap_threshold, trim_threshold, grow_size;
 	size_t self_bytes;		/* mapping holding this struct, 0 if none */
 	struct mm_heap *next_heap, *prev_heap;	/* all heaps, for fork and trim */
@@ -189,7 +193,23 @@ static inline void mmi_lock(struct mm_heap *h)
 	if (!(h->flags & MM_HEAP_NOLOCK))
 		pthread_mutex_lock(&h->lock);
 }
+/*
+ * Every change to a heap's blocks, regions or larges happens between
+ * mmi_lock() and mmi_unlock(), and mmi_unlock() counts it in h->changes
+ * (under the lock, or by the NOLOCK heap's only user): mm_heap_walk, which
+ * lets go of the heap between batches, trusts its saved place only while
+ * the count is unchanged.  Counting every unlock, not just the changing
+ * ones, keeps heap.c and large.c free of bookkeeping; a walk that finds
+ * the count moved merely looks its place up again.  A path that only
+ * looked may use mmi_unlock_unchanged().
+ */
 static inline void mmi_unlock(struct mm_heap *h)
+{
+	h->changes++;
+	if (!(h->flags & MM_HEAP_NOLOCK))
+		pthread_mutex_unlock(&h->lock);
+}
+static inline void mmi_unlock_unchanged(struct mm_heap *h)
 {
 	if (!(h->flags & MM_HEAP_NOLOCK))
 		pthread_mutex_unlock(&h->lock);
@@ -349,6 +369,7 @@ MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
 MMI_HIDDEN _Noreturn void mmi_bad_block(struct mm_heap *h, struct mmi_region *r,
 	const void *p);
 MMI_HIDDEN int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg);
+MMI_HIDDEN int mmi_walk(struct mm_heap *h, mm_visit_fn visit, void *arg);	/* unlocked */
 MMI_HIDDEN int mmi_check_locked(struct mm_heap *h);
 MMI_HIDDEN void mmi_print_locked(struct mm_heap *h, int fd);
 MMI_HIDDEN void mmi_print_stats(struct mm_heap *h, int fd);
