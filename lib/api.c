@@ -20,12 +20,16 @@ static int is_pow2(size_t n)
 }
 
 /* The heap a caller named: NULL means the default heap; anything that is
- * not a live heap is fatal. */
+ * not a live heap is fatal.  The handle is read only once the set of live
+ * heaps (init.c) has it, so a destroyed heap whose memory is gone, or any
+ * other address, is reported instead of faulting; the magic then catches a
+ * live heap's structure overwritten by the caller. */
 static struct mm_heap *heap_arg(mm_heap_t *h)
 {
-	if (!h)
+	if (!h || h == mmi_default_heap_ptr)
 		return mmi_default_heap();
-	if (((uintptr_t)h & (MMI_ALIGN - 1)) || h->magic != (MMI_HEAP_MAGIC ^ (uintptr_t)h))
+	if (MMI_UNLIKELY(((uintptr_t)h & (MMI_ALIGN - 1)) || !mmi_heaps_live(h) ||
+			 h->magic != (MMI_HEAP_MAGIC ^ (uintptr_t)h)))
 		mmi_fatal("invalid heap", h);
 	return h;
 }
@@ -81,18 +85,21 @@ void *mm_aligned_alloc(size_t alignment, size_t size)
 
 int mm_posix_memalign(void **memptr, size_t alignment, size_t size)
 {
-	int saved = errno, err = 0;
+	int saved = errno;
 	void *p;
 
 	if (!is_pow2(alignment) || alignment % sizeof(void *))
-		return EINVAL;
+		return EINVAL;	/* errno untouched */
 	p = mmi_aligned(mmi_default_heap(), alignment, size);
-	if (p)
-		*memptr = p;
-	else
-		err = errno;
+	if (!p) {
+		/* out of memory: ENOMEM stays in errno as well, as glibc's
+		 * does (programs such as glibc's own tests read it) */
+		errno = ENOMEM;
+		return ENOMEM;
+	}
+	*memptr = p;
 	errno = saved;
-	return err;
+	return 0;
 }
 
 size_t mm_usable_size(const void *ptr)
@@ -133,7 +140,13 @@ mm_heap_t *mm_heap_create(unsigned flags)
 	mmi_heap_init(h, flags, MMI_FL_MAX);
 	h->self_bytes = len;
 	mmi_count_os(h, (long)len);
-	mmi_heaps_add(h);
+	if (mmi_heaps_add(h) != 0) {
+		if (!(flags & MM_HEAP_NOLOCK))
+			pthread_mutex_destroy(&h->lock);
+		mmi_os_unmap(h, len);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return h;
 }
 
@@ -165,7 +178,13 @@ mm_heap_t *mm_heap_create_in(void *buf, size_t len, unsigned flags)
 	h = (struct mm_heap *)lo;
 	mmi_heap_init(h, flags, fl);
 	mmi_pool_init(h, ctl, hi);
-	mmi_heaps_add(h);
+	if (mmi_heaps_add(h) != 0) {
+		if (!(flags & MM_HEAP_NOLOCK))
+			pthread_mutex_destroy(&h->lock);
+		h->magic = 0;
+		errno = ENOMEM;
+		return NULL;
+	}
 	return h;
 }
 
@@ -228,17 +247,13 @@ void mm_heap_free(mm_heap_t *heap, void *ptr)
 int mm_heap_walk(mm_heap_t *heap, mm_visit_fn visit, void *arg)
 {
 	struct mm_heap *h = heap_arg(heap);
-	int ret;
 
 	if (!visit) {
 		errno = EINVAL;
 		return -1;
 	}
 	mmi_cache_flush(h);
-	mmi_lock(h);
-	ret = mmi_walk_locked(h, visit, arg);
-	mmi_unlock(h);
-	return ret;
+	return mmi_walk(h, visit, arg);
 }
 
 int mm_heap_check(mm_heap_t *heap)

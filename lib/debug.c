@@ -214,6 +214,128 @@ int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg)
 	return 0;
 }
 
+/*
+ * mm_heap_walk: the callback runs without the heap's lock, so that it may
+ * use stdio (which allocates, and in the drop-in libmm is malloc) and even
+ * the walked heap itself.  Under the lock the walk copies up to WALK_BATCH
+ * blocks into a buffer on its stack, lets the lock go, calls back for each,
+ * then takes the lock again and goes on after the last block reported.
+ *
+ * Blocks come in the order of mmi_walk_locked: the arenas in address order
+ * and their blocks in address order, then the large blocks newest first,
+ * that is in descending seq (large.c numbers each as it is linked).  If
+ * h->changes has not moved since the batch was taken, nothing changed and
+ * the saved place is still good.  Otherwise the place is found again from
+ * what was reported last: in the arenas, the first region ending beyond
+ * the last block reported and its first block above it; among the large
+ * blocks, the first whose seq is below the last one reported.  So a block
+ * that stays as it is is reported exactly once, and a block made, freed or
+ * merged meanwhile may or may not be.
+ */
+#define WALK_BATCH 64
+
+struct walk_item {
+	void *block;
+	size_t size;
+	int in_use;
+};
+
+enum { WALK_START, WALK_ARENAS, WALK_LARGES, WALK_DONE };
+
+struct walk_pos {
+	int phase;
+	unsigned long changes;		/* h->changes when the place was saved */
+	struct mmi_region *r;		/* region of the next block, next large */
+	struct mmi_block *b;		/* the next block (arenas) */
+	uintptr_t last;			/* the last block reported (arenas) */
+	uint64_t last_seq;		/* seq of the last large reported */
+};
+
+static void walk_refind(struct mm_heap *h, struct walk_pos *w)
+{
+	struct mmi_region *r;
+
+	if (w->phase == WALK_ARENAS) {
+		for (r = h->arenas; r && r->end <= w->last; r = r->next)
+			;
+		w->r = r;
+		if (r) {
+			struct mmi_block *b = r->first, *end = mmi_end_marker(r);
+			while (b < end && mmi_bsize(b) && (uintptr_t)b <= w->last)
+				b = mmi_after(b);
+			w->b = b;
+		}
+	} else if (w->phase == WALK_LARGES) {
+		for (r = h->larges; r && r->seq >= w->last_seq; r = r->next)
+			;
+		w->r = r;
+	}
+}
+
+/* Under the lock: the next blocks into out; how many. */
+static size_t walk_collect(struct mm_heap *h, struct walk_pos *w, struct walk_item *out)
+{
+	size_t n = 0;
+
+	if (w->phase == WALK_START) {
+		w->phase = WALK_ARENAS;
+		w->r = h->arenas;
+		w->b = w->r ? w->r->first : NULL;
+		w->last_seq = UINT64_MAX;
+	} else if (w->changes != h->changes) {
+		walk_refind(h, w);
+	}
+	while (n < WALK_BATCH && w->phase != WALK_DONE) {
+		if (w->phase == WALK_ARENAS) {
+			struct mmi_block *b = w->b;
+
+			if (!w->r) {
+				w->phase = WALK_LARGES;
+				w->r = h->larges;
+			} else if (b >= mmi_end_marker(w->r) || !mmi_bsize(b)) {
+				w->r = w->r->next;
+				w->b = w->r ? w->r->first : NULL;
+			} else {
+				out[n].block = mmi_payload(b);
+				out[n].size = mmi_bsize(b) - MMI_HDR;
+				out[n++].in_use = !(b->head & MMI_FREE);
+				w->last = (uintptr_t)b;
+				w->b = mmi_after(b);
+			}
+		} else if (!w->r) {
+			w->phase = WALK_DONE;
+		} else {
+			out[n].block = mmi_payload(w->r->first);
+			out[n].size = mmi_bsize(w->r->first) - MMI_HDR;
+			out[n++].in_use = 1;
+			w->last_seq = w->r->seq;
+			w->r = w->r->next;
+		}
+	}
+	w->changes = h->changes;
+	return n;
+}
+
+int mmi_walk(struct mm_heap *h, mm_visit_fn visit, void *arg)
+{
+	struct walk_item batch[WALK_BATCH];
+	struct walk_pos w = { .phase = WALK_START };
+	size_t n;
+	int ret;
+
+	do {
+		mmi_lock(h);
+		n = walk_collect(h, &w, batch);
+		mmi_unlock_unchanged(h);	/* the walk changed nothing */
+		for (size_t i = 0; i < n; i++) {
+			ret = visit(batch[i].block, batch[i].size, batch[i].in_use, arg);
+			if (ret)
+				return ret;
+		}
+	} while (w.phase != WALK_DONE);
+	return 0;
+}
+
 /* 1 when [p, p+len) lies inside the blocks of one of h's arenas. */
 int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len)
 {

@@ -170,6 +170,7 @@ static void *settle(struct mm_heap *h, uintptr_t start, uintptr_t end, uintptr_t
 
 static void link_large(struct mm_heap *h, struct mmi_region *r)
 {
+	r->seq = ++h->large_seq;	/* the list stays in descending seq */
 	r->prev = NULL;
 	r->next = h->larges;
 	if (h->larges)

@@ -79,18 +79,21 @@ EXPORT void *reallocarray(void *ptr, size_t nmemb, size_t size)
 
 EXPORT int posix_memalign(void **memptr, size_t alignment, size_t size)
 {
-	int saved = errno, err = 0;
+	int saved = errno;
 	void *p;
 
 	if (!is_pow2(alignment) || alignment % sizeof(void *))
-		return EINVAL;
+		return EINVAL;	/* errno untouched */
 	p = mmi_aligned(mmi_default_heap(), alignment, size);
-	if (p)
-		*memptr = p;
-	else
-		err = errno;
+	if (!p) {
+		/* out of memory: ENOMEM stays in errno as well, as glibc's
+		 * does (programs such as glibc's own tests read it) */
+		errno = ENOMEM;
+		return ENOMEM;
+	}
+	*memptr = p;
 	errno = saved;
-	return err;
+	return 0;
 }
 
 EXPORT void *aligned_alloc(size_t alignment, size_t size)

@@ -150,8 +150,10 @@ struct mmi_region {
 	struct mmi_block *first;
 	unsigned kind;
 	unsigned pad_;
+	uint64_t seq;		/* large: the heap's large_seq when linked */
 };
 #define MMI_REGION_HDR 64u
+_Static_assert(sizeof(struct mmi_region) <= MMI_REGION_HDR, "region header too big");
 
 static inline struct mmi_block *mmi_end_marker(const struct mmi_region *r)
 {
@@ -211,8 +213,10 @@ struct mm_heap {
 				 * lives in the caller's buffer) */
 	unsigned pad_;
 	pthread_mutex_t lock;
+	unsigned long changes;		/* bumped by mmi_unlock(): see there */
 	struct mmi_region *arenas;	/* in address order */
-	struct mmi_region *larges;
+	struct mmi_region *larges;	/* newest first: descending seq */
+	uint64_t large_seq;		/* the last seq given to a large region */
 	size_t mmap_threshold, trim_threshold, grow_size;
 	size_t self_bytes;		/* mapping holding this struct, 0 if none */
 	struct mm_heap *next_heap, *prev_heap;	/* all heaps, for fork and trim */
@@ -295,7 +299,23 @@ static inline void mmi_lock(struct mm_heap *h)
 	if (!(h->flags & MM_HEAP_NOLOCK))
 		pthread_mutex_lock(&h->lock);
 }
+/*
+ * Every change to a heap's blocks, regions or larges happens between
+ * mmi_lock() and mmi_unlock(), and mmi_unlock() counts it in h->changes
+ * (under the lock, or by the NOLOCK heap's only user): mm_heap_walk, which
+ * lets go of the heap between batches, trusts its saved place only while
+ * the count is unchanged.  Counting every unlock, not just the changing
+ * ones, keeps heap.c and large.c free of bookkeeping; a walk that finds
+ * the count moved merely looks its place up again.  A path that only
+ * looked may use mmi_unlock_unchanged().
+ */
 static inline void mmi_unlock(struct mm_heap *h)
+{
+	h->changes++;
+	if (!(h->flags & MM_HEAP_NOLOCK))
+		pthread_mutex_unlock(&h->lock);
+}
+static inline void mmi_unlock_unchanged(struct mm_heap *h)
 {
 	if (!(h->flags & MM_HEAP_NOLOCK))
 		pthread_mutex_unlock(&h->lock);
@@ -509,13 +529,15 @@ static inline struct mm_heap *mmi_default_heap(void)
 }
 MMI_HIDDEN uintptr_t mmi_secret(void);
 MMI_HIDDEN uintptr_t mmi_random_word(void);	/* for per-heap keys */
-MMI_HIDDEN void mmi_heaps_add(struct mm_heap *h);
+MMI_HIDDEN int mmi_heaps_add(struct mm_heap *h);	/* 0, or -1: no room */
 MMI_HIDDEN void mmi_heaps_remove(struct mm_heap *h);
 MMI_HIDDEN void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi);
 MMI_HIDDEN void mmi_heaps_lock(void);
 MMI_HIDDEN void mmi_heaps_unlock(void);
 MMI_HIDDEN void mmi_heaps_unlock_if_held(void);	/* on the way to abort() */
 MMI_HIDDEN struct mm_heap *mmi_heaps_first(void);
+/* 1 when h is a live heap; never reads *h, takes no lock */
+MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
 /* debug.c: fatal errors, walk, check, print */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
@@ -527,6 +549,7 @@ MMI_HIDDEN _Noreturn void mmi_die_bad_block(struct mm_heap *h, struct mmi_region
 MMI_HIDDEN const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r,
 	const void *p);
 MMI_HIDDEN int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg);
+MMI_HIDDEN int mmi_walk(struct mm_heap *h, mm_visit_fn visit, void *arg);	/* unlocked */
 MMI_HIDDEN int mmi_check_locked(struct mm_heap *h);
 MMI_HIDDEN void mmi_print_locked(struct mm_heap *h, int fd);
 MMI_HIDDEN void mmi_print_stats(struct mm_heap *h, int fd);

@@ -906,6 +906,51 @@ START_TEST(test_posix_memalign_enomem)
 }
 END_TEST
 
+/*
+ * errno after mm_posix_memalign: ENOMEM when memory ran out, as glibc's
+ * posix_memalign leaves it (programs written against glibc read it);
+ * untouched when the alignment is refused.  *memptr untouched either way.
+ */
+START_TEST(test_posix_memalign_errno)
+{
+	void *const sentinel = (void *)0x5e5e5e50;
+	const int errno_sentinel = 1234;
+	const size_t half = v_size_max / 2;
+	const size_t bad[] = { 24, 0 };
+	void *p = sentinel;
+	int rc, e;
+
+	errno = errno_sentinel;
+	rc = mm_posix_memalign(&p, 64, half);
+	e = errno;
+	ck_assert_int_eq(rc, ENOMEM);
+	ck_assert_msg(e == ENOMEM, "errno %d after running out, not ENOMEM", e);
+	ck_assert_ptr_eq(p, sentinel);
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		p = sentinel;
+		errno = errno_sentinel;
+		rc = mm_posix_memalign(&p, bad[i], 64);
+		e = errno;
+		ck_assert_int_eq(rc, EINVAL);
+		ck_assert_msg(e == errno_sentinel,
+			      "posix_memalign(, %zu, 64) changed errno to %d",
+			      bad[i], e);
+		ck_assert_ptr_eq(p, sentinel);
+	}
+
+	/* a success after the failures leaves errno alone and works */
+	errno = errno_sentinel;
+	ck_assert_int_eq(mm_posix_memalign(&p, 64, 100), 0);
+	ck_assert_int_eq(errno, errno_sentinel);
+	ck_assert(tu_aligned(p, 64));
+	tu_fill(p, 100, 77);
+	ck_assert(tu_check(p, 100, 77));
+	mm_free(p);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
 /* --- odds and ends -------------------------------------------------------- */
 
 START_TEST(test_free_null)
@@ -1184,6 +1229,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_posix_memalign);
 	tcase_add_test(tc, test_posix_memalign_einval);
 	tcase_add_test(tc, test_posix_memalign_enomem);
+	tcase_add_test(tc, test_posix_memalign_errno);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("misc");

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,6 +322,530 @@ START_TEST(test_walk_null_fn)
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert(tu_check(p, 10, 1));
 	mm_heap_free(h, p);
+	mm_heap_destroy(h);
+}
+END_TEST
+
+/* --- walk callbacks that use the heap they walk ----------------------------- */
+
+/*
+ * mm_heap_walk calls back without the heap's lock, in batches, so a
+ * callback may allocate from and free to the heap it walks.  A block that
+ * stays allocated throughout must be reported exactly once, whatever the
+ * callback does; blocks made or freed meanwhile may or may not be, but no
+ * block twice.  Each test runs under alarm(): a walk that still held the
+ * lock would deadlock, and SIGALRM then fails the test instead of hanging.
+ */
+#define WALK_ALARM 10
+
+/* alarm() with the default action: a deadlocked walk dies of SIGALRM
+ * (not of Check's own handler, which a forked test inherits). */
+static void (*walk_saved_alrm)(int);
+
+static void walk_deadline(void)
+{
+	walk_saved_alrm = signal(SIGALRM, SIG_DFL);
+	alarm(WALK_ALARM);
+}
+
+static void walk_deadline_off(void)
+{
+	alarm(0);
+	signal(SIGALRM, walk_saved_alrm);
+}
+
+/* A block the test made before the walk. */
+struct tracked {
+	void *p;
+	size_t size;
+	unsigned seed;
+	int victim;	/* freed by the test (before or during the walk) */
+	int freed;
+	int seen;	/* times the walk reported it in use */
+};
+
+struct changer {
+	mm_heap_t *h;		/* NULL: the default heap */
+	struct tracked *t;	/* sorted by address */
+	size_t nt;
+	struct blist reports;	/* every report, in order */
+	void **made;		/* blocks the callback allocated */
+	size_t *made_size;
+	size_t nmade, made_cap;
+	void *prev;		/* test (a): the callback's last block */
+	size_t prev_size;
+	size_t next_victim;	/* test (b): index into t, going down */
+	int large_ok;		/* the heap serves large blocks */
+	unsigned calls;
+	unsigned problems;
+	char problem[160];
+};
+
+static void changer_problem(struct changer *c, const char *what, const void *p)
+{
+	if (c->problems++ == 0)
+		snprintf(c->problem, sizeof c->problem, "%s (%p)", what, p);
+}
+
+static void *w_malloc(mm_heap_t *h, size_t n)
+{
+	return h ? mm_heap_malloc(h, n) : mm_malloc(n);
+}
+
+static void w_free(mm_heap_t *h, void *p)
+{
+	if (h)
+		mm_heap_free(h, p);
+	else
+		mm_free(p);
+}
+
+static int tracked_cmp(const void *a, const void *b)
+{
+	uintptr_t p = (uintptr_t)((const struct tracked *)a)->p;
+	uintptr_t q = (uintptr_t)((const struct tracked *)b)->p;
+	return p < q ? -1 : p > q;
+}
+
+/* nt blocks of 16..max_small bytes, one in ten large when the heap
+ * serves large blocks; patterned, sorted by address. */
+static struct tracked *make_tracked(mm_heap_t *h, size_t nt, size_t max_small,
+	int large_ok, unsigned salt)
+{
+	struct tracked *t = calloc(nt, sizeof *t);
+
+	ck_assert_ptr_nonnull(t);
+	rng_seed(7000 + salt);
+	for (size_t i = 0; i < nt; i++) {
+		t[i].size = large_ok && i % 10 == 5
+			? 150 * KiB + rng_below(150 * KiB)
+			: 16 + rng_below(max_small - 15);
+		t[i].p = w_malloc(h, t[i].size);
+		ck_assert_ptr_nonnull(t[i].p);
+		t[i].seed = salt * 1000 + (unsigned)i;
+		tu_fill(t[i].p, t[i].size, t[i].seed);
+	}
+	qsort(t, nt, sizeof *t, tracked_cmp);
+	return t;
+}
+
+static void changer_init(struct changer *c, mm_heap_t *h, struct tracked *t,
+	size_t nt, size_t made_cap)
+{
+	memset(c, 0, sizeof *c);
+	c->h = h;
+	c->t = t;
+	c->nt = nt;
+	blist_init(&c->reports, 4 * nt + 4 * made_cap + 256);
+	c->made = calloc(made_cap, sizeof *c->made);
+	c->made_size = calloc(made_cap, sizeof *c->made_size);
+	ck_assert(c->made && c->made_size);
+	c->made_cap = made_cap;
+}
+
+/* Record a report; a block made by the callback must hold its pattern. */
+static void changer_record(struct changer *c, void *block, size_t size, int in_use)
+{
+	c->calls++;
+	collect_cb(block, size, in_use, &c->reports);
+}
+
+static void changer_make(struct changer *c, size_t n)
+{
+	void *q;
+
+	if (c->nmade == c->made_cap)
+		return;
+	q = w_malloc(c->h, n);
+	if (!q) {
+		changer_problem(c, "allocation in the callback failed", NULL);
+		return;
+	}
+	tu_fill(q, n, 900000 + (unsigned)c->nmade);
+	c->made[c->nmade] = q;
+	c->made_size[c->nmade++] = n;
+}
+
+/*
+ * The checks after a walk: every tracked block that was not a victim was
+ * reported in use exactly once, with at least its size, and holds its
+ * pattern; no address was reported twice; the heap is consistent.  Then
+ * everything is freed.
+ */
+static void changer_finish(struct changer *c)
+{
+	struct blk *v = c->reports.v;
+	size_t n = c->reports.n, untouched = 0;
+
+	ck_assert_msg(c->problems == 0, "%u problems in the callback, first: %s",
+		      c->problems, c->problem);
+	ck_assert_msg(n <= c->reports.cap, "%zu reports, room for %zu", n,
+		      c->reports.cap);
+	ck_assert_uint_eq(c->calls, n);
+	for (size_t i = 0; i < c->nt; i++) {
+		struct tracked *t = &c->t[i];
+		int seen = 0;
+
+		if (t->victim)
+			continue;
+		untouched++;
+		for (size_t j = 0; j < n; j++) {
+			if (v[j].addr != t->p)
+				continue;
+			ck_assert_msg(v[j].in_use, "live block %p reported free",
+				      t->p);
+			ck_assert_uint_ge(v[j].size, t->size);
+			seen++;
+		}
+		ck_assert_msg(seen == 1, "block %p (%zu bytes), live all along, "
+			      "reported %d times", t->p, t->size, seen);
+		ck_assert_msg(tu_check(t->p, t->size, t->seed),
+			      "block %p changed", t->p);
+	}
+	ck_assert_uint_gt(untouched, 0);
+	qsort(v, n, sizeof *v, blk_cmp);
+	for (size_t j = 1; j < n; j++)
+		ck_assert_msg(v[j].addr != v[j - 1].addr,
+			      "block %p reported twice", v[j].addr);
+	ck_assert_int_eq(mm_heap_check(c->h), 0);
+
+	for (size_t i = 0; i < c->nmade; i++) {
+		ck_assert(tu_check(c->made[i], c->made_size[i],
+				   900000 + (unsigned)i));
+		w_free(c->h, c->made[i]);
+	}
+	for (size_t i = 0; i < c->nt; i++)
+		if (!c->t[i].freed)
+			w_free(c->h, c->t[i].p);
+	ck_assert_int_eq(mm_heap_check(c->h), 0);
+	free(c->made);
+	free(c->made_size);
+	blist_fini(&c->reports);
+}
+
+/* (a) Each call allocates a block from the walked heap and frees the one
+ * the previous call allocated. */
+static int alloc_free_cb(void *block, size_t size, int in_use, void *arg)
+{
+	struct changer *c = arg;
+	size_t n = 1 + (c->calls * 37) % 1500;
+	void *q = w_malloc(c->h, n);
+
+	changer_record(c, block, size, in_use);
+	if (!q) {
+		changer_problem(c, "allocation in the callback failed", NULL);
+		return 0;
+	}
+	tu_fill(q, n, c->calls);
+	if (c->prev) {
+		if (!tu_check(c->prev, c->prev_size, c->calls - 1))
+			changer_problem(c, "callback's block changed", c->prev);
+		w_free(c->h, c->prev);
+	}
+	c->prev = q;
+	c->prev_size = n;
+	return 0;
+}
+
+START_TEST(test_walk_callback_allocates)
+{
+	enum { N = 150 };
+	struct theap th;
+	struct changer c;
+	struct tracked *t;
+
+	theap_open(&th, _i);
+	t = make_tracked(th.h, N, 3000, _i != K_POOL, 1 + (unsigned)_i);
+	for (size_t i = 0; i < N; i += 4) {	/* holes before the walk */
+		t[i].victim = t[i].freed = 1;
+		w_free(th.h, t[i].p);
+	}
+	changer_init(&c, th.h, t, N, 1);
+
+	walk_deadline();
+	ck_assert_int_eq(mm_heap_walk(th.h, alloc_free_cb, &c), 0);
+	walk_deadline_off();
+
+	ck_assert_uint_ge(c.calls, N - N / 4);
+	ck_assert_ptr_nonnull(c.prev);
+	ck_assert(tu_check(c.prev, c.prev_size, c.calls));
+	w_free(th.h, c.prev);
+	changer_finish(&c);
+	free(t);
+	theap_close(&th);
+}
+END_TEST
+
+/*
+ * (b) Several batches, and the heap changing between them: from the first
+ * call on, the callback frees two tracked "victims" a call, from the
+ * highest address down (most of them long before the walk gets there,
+ * some merging with free neighbours), and allocates a block every call and
+ * a large one every tenth.  Heap kinds: good fit, first fit, a pool, and a
+ * NOLOCK heap (no lock to drop, but changed by the callback all the same).
+ */
+enum { KC_GOOD, KC_FIRST, KC_POOL, KC_NOLOCK, KC_COUNT };
+
+static int changing_cb(void *block, size_t size, int in_use, void *arg)
+{
+	struct changer *c = arg;
+
+	changer_record(c, block, size, in_use);
+	for (int k = 0; k < 2 && c->next_victim > 0; ) {
+		struct tracked *t = &c->t[--c->next_victim];
+		if (!t->victim)
+			continue;
+		if (!tu_check(t->p, t->size, t->seed))
+			changer_problem(c, "victim changed before its free", t->p);
+		w_free(c->h, t->p);
+		t->freed = 1;
+		k++;
+	}
+	changer_make(c, 16 + (c->calls * 53) % 600);
+	if (c->large_ok && c->calls % 10 == 0)
+		changer_make(c, 200 * KiB);
+	return 0;
+}
+
+START_TEST(test_walk_heap_changes)
+{
+	enum { N = 300 };
+	static const unsigned flags[KC_COUNT] = {
+		0, MM_FIT_FIRST, MM_FIT_FIRST, MM_HEAP_NOLOCK
+	};
+	size_t len = 1024 * KiB;
+	unsigned char *buf = NULL;
+	mm_heap_t *h;
+	struct changer c;
+	struct tracked *t;
+
+	if (_i == KC_POOL) {
+		buf = malloc(len);
+		ck_assert_ptr_nonnull(buf);
+		h = mm_heap_create_in(buf, len, flags[_i]);
+	} else {
+		h = mm_heap_create(flags[_i]);
+	}
+	ck_assert_ptr_nonnull(h);
+	t = make_tracked(h, N, 600, _i != KC_POOL, 10 + (unsigned)_i);
+	for (size_t i = 0; i < N; i++)
+		t[i].victim = i % 3 == 1;
+	changer_init(&c, h, t, N, 2 * N);
+	c.large_ok = _i != KC_POOL;
+	c.next_victim = N;
+
+	walk_deadline();
+	ck_assert_int_eq(mm_heap_walk(h, changing_cb, &c), 0);
+	walk_deadline_off();
+
+	/* more than three batches, and every victim freed by the end */
+	ck_assert_uint_gt(c.calls, 200);
+	for (size_t i = 0; i < N; i++)
+		if (t[i].victim)
+			ck_assert_msg(t[i].freed, "victim %zu not freed", i);
+	changer_finish(&c);
+	free(t);
+	mm_stats_t st;
+	get_stats(h, &st);
+	ck_assert_uint_eq(st.in_use_blocks, 0);
+	mm_heap_destroy(h);
+	free(buf);
+}
+END_TEST
+
+/*
+ * The block a walk would resume at is gone.  Blocks of 64 bytes lie side
+ * by side in a first-fit pool; when told about one of them, X, the
+ * callback frees X and the block after it, Y (they merge), allocates one
+ * block over both and fills it, so Y's header is overwritten.  Every third
+ * block is an X, for each of three offsets: whatever the batch size, some
+ * batch ends on an X, and the walk must find its place again by address,
+ * not from the dead header.  Then the same for large blocks: the callback
+ * allocates between batches and frees some not yet reported.
+ */
+struct reuse {
+	struct changer c;
+	unsigned offset;
+};
+
+static struct tracked *tracked_at(struct changer *c, const void *p)
+{
+	struct tracked key = { .p = (void *)p };
+
+	return bsearch(&key, c->t, c->nt, sizeof *c->t, tracked_cmp);
+}
+
+static int reuse_cb(void *block, size_t size, int in_use, void *arg)
+{
+	struct reuse *r = arg;
+	struct changer *c = &r->c;
+	struct tracked *x = tracked_at(c, block);
+
+	changer_record(c, block, size, in_use);
+	if (!x || (size_t)(x - c->t) % 3 != r->offset || x + 1 >= c->t + c->nt ||
+	    x->freed || x[1].freed)
+		return 0;
+	w_free(c->h, x->p);
+	w_free(c->h, x[1].p);
+	x->freed = x[1].freed = 1;
+	changer_make(c, 2 * 64 + 16);	/* X and Y, one block again */
+	if (c->nmade && c->made[c->nmade - 1] != x->p)
+		changer_problem(c, "first fit did not reuse the merged block",
+				c->made[c->nmade - 1]);
+	return 0;
+}
+
+static int large_changing_cb(void *block, size_t size, int in_use, void *arg)
+{
+	struct changer *c = arg;
+
+	changer_record(c, block, size, in_use);
+	changer_make(c, 100);
+	if (c->calls % 7 == 0)
+		while (c->next_victim < c->nt) {
+			struct tracked *t = &c->t[c->next_victim++];
+			if (t->victim) {
+				w_free(c->h, t->p);
+				t->freed = 1;
+				break;
+			}
+		}
+	if (c->calls % 10 == 0)
+		changer_make(c, 200 * KiB);
+	return 0;
+}
+
+START_TEST(test_walk_resume_point_reused)
+{
+	enum { N = 200, NL = 100 };
+	size_t len = 64 * KiB;
+	unsigned char *buf = malloc(len);
+
+	ck_assert_ptr_nonnull(buf);
+	for (unsigned off = 0; off < 3; off++) {
+		mm_heap_t *h = mm_heap_create_in(buf, len, MM_FIT_FIRST);
+		struct tracked *t = calloc(N, sizeof *t);
+		struct reuse r;
+
+		ck_assert(h && t);
+		for (size_t i = 0; i < N; i++) {
+			t[i].size = 64;
+			t[i].p = mm_heap_malloc(h, 64);
+			ck_assert_ptr_nonnull(t[i].p);
+			if (i)	/* side by side, in address order */
+				ck_assert_ptr_eq(t[i].p, (char *)t[i - 1].p + 80);
+			t[i].seed = 3000 + (unsigned)i;
+			tu_fill(t[i].p, 64, t[i].seed);
+			t[i].victim = i % 3 == off || (i && (i - 1) % 3 == off);
+		}
+		changer_init(&r.c, h, t, N, N);
+		r.offset = off;
+		walk_deadline();
+		ck_assert_int_eq(mm_heap_walk(h, reuse_cb, &r), 0);
+		walk_deadline_off();
+		ck_assert_uint_ge(r.c.nmade, N / 3 - 1);
+		changer_finish(&r.c);
+		mm_heap_destroy(h);
+		free(t);
+	}
+	free(buf);
+
+	/* large blocks only: the walk is in its second part at once */
+	mm_heap_t *h = mm_heap_create(0);
+	struct changer c;
+	struct tracked *t = calloc(NL, sizeof *t);
+
+	ck_assert(h && t);
+	for (size_t i = 0; i < NL; i++) {
+		t[i].size = 130 * KiB + i * 16;
+		t[i].p = mm_heap_malloc(h, t[i].size);
+		ck_assert_ptr_nonnull(t[i].p);
+		t[i].seed = 4000 + (unsigned)i;
+		tu_fill(t[i].p, t[i].size, t[i].seed);
+		t[i].victim = i % 4 == 1;
+	}
+	qsort(t, NL, sizeof *t, tracked_cmp);
+	changer_init(&c, h, t, NL, 2 * NL);
+	walk_deadline();
+	ck_assert_int_eq(mm_heap_walk(h, large_changing_cb, &c), 0);
+	walk_deadline_off();
+	ck_assert_uint_gt(c.calls, 64);
+	changer_finish(&c);
+	mm_heap_destroy(h);
+	free(t);
+}
+END_TEST
+
+/*
+ * (c) The stop value, from any batch: the walk returns the first non-zero
+ * value and makes no call after it.  The callback also asks the heap
+ * about each block (mm_usable_size takes the heap's lock).
+ */
+struct usable_stopper {
+	unsigned calls, stop_at;
+	int ret;
+	unsigned mismatches;
+};
+
+static int usable_stop_cb(void *block, size_t size, int in_use, void *arg)
+{
+	struct usable_stopper *s = arg;
+
+	s->calls++;
+	if (in_use && mm_usable_size(block) != size)
+		s->mismatches++;
+	return s->calls == s->stop_at ? s->ret : 0;
+}
+
+START_TEST(test_walk_stops_in_later_batch)
+{
+	enum { N = 200 };
+	mm_heap_t *h = mm_heap_create(0);
+	void *p[N];
+	struct usable_stopper s;
+
+	ck_assert_ptr_nonnull(h);
+	for (unsigned i = 0; i < N; i++) {
+		p[i] = mm_heap_malloc(h, 20 + (size_t)i * 7);
+		ck_assert_ptr_nonnull(p[i]);
+		tu_fill(p[i], 20 + (size_t)i * 7, i);
+	}
+	p[N - 1] = mm_heap_realloc(h, p[N - 1], 300 * KiB);	/* a large one */
+	ck_assert_ptr_nonnull(p[N - 1]);
+	for (unsigned i = 0; i < N; i += 5) {
+		mm_heap_free(h, p[i]);
+		p[i] = NULL;
+	}
+
+	walk_deadline();
+	s = (struct usable_stopper){ 0, 0, 0, 0 };
+	ck_assert_int_eq(mm_heap_walk(h, usable_stop_cb, &s), 0);
+	unsigned total = s.calls;
+	ck_assert_uint_eq(s.mismatches, 0);
+	ck_assert_uint_gt(total, 150);
+
+	const unsigned stops[] = { 1, 63, 64, 65, 130, 150, total };
+	for (size_t k = 0; k < sizeof stops / sizeof stops[0]; k++) {
+		s = (struct usable_stopper){ 0, stops[k], 1000 + (int)k, 0 };
+		ck_assert_int_eq(mm_heap_walk(h, usable_stop_cb, &s),
+				 1000 + (int)k);
+		ck_assert_uint_eq(s.calls, stops[k]);
+		ck_assert_uint_eq(s.mismatches, 0);
+	}
+	s = (struct usable_stopper){ 0, total, -3, 0 };
+	ck_assert_int_eq(mm_heap_walk(h, usable_stop_cb, &s), -3);
+	ck_assert_uint_eq(s.calls, total);
+	walk_deadline_off();
+
+	/* the heap is usable after a stopped walk: its lock is free */
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	for (unsigned i = 0; i < N - 1; i++)
+		if (p[i]) {
+			ck_assert(tu_check(p[i], 20 + (size_t)i * 7, i));
+			mm_heap_free(h, p[i]);
+		}
+	ck_assert(tu_check(p[N - 1], 20 + (size_t)(N - 1) * 7, N - 1));
+	mm_heap_free(h, p[N - 1]);
 	mm_heap_destroy(h);
 }
 END_TEST
@@ -749,6 +1274,10 @@ static Suite *debug_suite(void)
 	tcase_add_loop_test(tc, test_walk_matches_blocks, 0, K_COUNT);
 	tcase_add_test(tc, test_walk_stops);
 	tcase_add_test(tc, test_walk_null_fn);
+	tcase_add_loop_test(tc, test_walk_callback_allocates, 0, K_COUNT);
+	tcase_add_loop_test(tc, test_walk_heap_changes, 0, KC_COUNT);
+	tcase_add_test(tc, test_walk_resume_point_reused);
+	tcase_add_test(tc, test_walk_stops_in_later_batch);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("check");

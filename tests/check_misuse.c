@@ -135,6 +135,57 @@ static void act_heap_malloc(void *arg)
 	(void)r;
 }
 
+/* A call on a heap handle, for the "invalid heap" tests. */
+enum heap_op { OP_MALLOC, OP_FREE, OP_WALK, OP_CHECK, OP_DESTROY, OP_COUNT };
+static const char *const op_name[OP_COUNT] = {
+	"mm_heap_malloc", "mm_heap_free", "mm_heap_walk", "mm_heap_check",
+	"mm_heap_destroy"
+};
+
+struct heap_call {
+	mm_heap_t *heap;
+	void *p;		/* for OP_FREE: a block the heap gave */
+	int op;
+	int destroy_first;	/* destroy the heap, then make the call */
+};
+
+static int visit_nothing(void *block, size_t size, int in_use, void *arg)
+{
+	(void)block;
+	(void)size;
+	(void)in_use;
+	(void)arg;
+	return 0;
+}
+
+static void act_heap_call(void *arg)
+{
+	struct heap_call *volatile c = arg;
+	mm_heap_t *volatile h = c->heap;
+
+	if (c->destroy_first)
+		mm_heap_destroy(h);
+	switch (c->op) {
+	case OP_MALLOC: {
+		void *volatile r = mm_heap_malloc(h, 16);
+		(void)r;
+		break;
+	}
+	case OP_FREE:
+		mm_heap_free(h, c->p);
+		break;
+	case OP_WALK:
+		mm_heap_walk(h, visit_nothing, NULL);
+		break;
+	case OP_CHECK:
+		mm_heap_check(h);
+		break;
+	default:
+		mm_heap_destroy(h);
+		break;
+	}
+}
+
 /* --- running a misuse in a child and reading what it said ----------------- */
 
 struct outcome {
@@ -495,6 +546,118 @@ START_TEST(msg_invalid_heap)
 	expect_fatal(act_heap_malloc, fake_heap, "invalid heap", fake_heap);
 	ck_assert(tu_is_zero(fake_heap, sizeof fake_heap));
 	free_patterned(p, 256, 43);
+}
+END_TEST
+
+/*
+ * A heap handle that is no longer a heap: destroyed once already.  The
+ * struct of a heap from mm_heap_create is unmapped by then, so the handle
+ * must be refused without being read.  Each call in a child of its own;
+ * the parent's heap is still live and used after.
+ */
+START_TEST(msg_heap_destroy_twice)
+{
+	static const unsigned flags[] = { 0, MM_FIT_FIRST | MM_HEAP_NOLOCK };
+
+	for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+		mm_heap_t *h = mm_heap_create(flags[i]);
+		ck_assert_ptr_nonnull(h);
+		void *p = mm_heap_malloc(h, 100);
+		ck_assert_ptr_nonnull(p);
+		tu_fill(p, 100, 50 + (unsigned)i);
+		struct heap_call c = { h, NULL, OP_DESTROY, 1 };
+		expect_fatal(act_heap_call, &c, "invalid heap", h);
+		ck_assert(tu_check(p, 100, 50 + (unsigned)i));
+		ck_assert_int_eq(mm_heap_check(h), 0);
+		mm_heap_destroy(h);
+	}
+
+	/* a pool: its buffer stays, the handle is dead all the same */
+	mm_heap_t *pool = make_pool();
+	struct heap_call c = { pool, NULL, OP_DESTROY, 1 };
+	expect_fatal(act_heap_call, &c, "invalid heap", pool);
+	ck_assert_int_eq(mm_heap_check(pool), 0);
+	mm_heap_destroy(pool);
+}
+END_TEST
+
+START_TEST(msg_heap_used_after_destroy)
+{
+	for (int op = OP_MALLOC; op < OP_DESTROY; op++) {
+		mm_heap_t *h = mm_heap_create(0);
+		ck_assert_ptr_nonnull(h);
+		void *p = mm_heap_malloc(h, 64);
+		ck_assert_ptr_nonnull(p);
+		tu_fill(p, 64, 60 + (unsigned)op);
+		struct heap_call c = { h, p, op, 1 };
+		expect_fatal(act_heap_call, &c, "invalid heap", h);
+		ck_assert_msg(tu_check(p, 64, 60 + (unsigned)op),
+			      "block changed by %s", op_name[op]);
+		mm_heap_free(h, p);
+		ck_assert_int_eq(mm_heap_check(h), 0);
+		mm_heap_destroy(h);
+	}
+}
+END_TEST
+
+/* An address nothing is mapped at: every call names it, none faults. */
+START_TEST(msg_heap_unmapped)
+{
+	mm_heap_t *const bad = (mm_heap_t *)(uintptr_t)0x10000;
+	void *keep = patterned(256, 44);
+
+	for (int op = OP_MALLOC; op < OP_COUNT; op++) {
+		struct heap_call c = { bad, keep, op, 0 };
+		expect_fatal(act_heap_call, &c, "invalid heap", bad);
+	}
+	free_patterned(keep, 256, 44);
+}
+END_TEST
+
+/*
+ * Handles into memory that is mapped but holds no live heap: a stack array
+ * of zeroes; a pool that lived in a stack array, destroyed, with its bytes
+ * then put back as they were while it lived (a stale copy: the structure,
+ * magic included, looks live, but the heap is gone); and a live pool whose
+ * structure the program overwrote.
+ */
+START_TEST(msg_invalid_heap_stack)
+{
+	_Alignas(64) unsigned char local[16 * 1024];
+	static unsigned char saved[sizeof local];
+
+	memset(local, 0, sizeof local);
+	struct heap_call c = { (mm_heap_t *)local, NULL, OP_MALLOC, 0 };
+	expect_fatal(act_heap_call, &c, "invalid heap", local);
+	ck_assert(tu_is_zero(local, sizeof local));
+
+	mm_heap_t *pool = mm_heap_create_in(local, sizeof local, 0);
+	ck_assert_ptr_eq(pool, (mm_heap_t *)local);
+	void *p = mm_heap_malloc(pool, 100);
+	ck_assert_ptr_nonnull(p);
+	memcpy(saved, local, sizeof local);
+	mm_heap_destroy(pool);
+	memcpy(local, saved, sizeof local);	/* the stale copy */
+	for (int op = OP_MALLOC; op < OP_COUNT; op++) {
+		c = (struct heap_call){ pool, p, op, 0 };
+		expect_fatal(act_heap_call, &c, "invalid heap", pool);
+	}
+
+	/* a fresh pool in the same buffer is a live heap again */
+	pool = mm_heap_create_in(local, sizeof local, 0);
+	ck_assert_ptr_eq(pool, (mm_heap_t *)local);
+	void *q = mm_heap_malloc(pool, 100);
+	ck_assert_ptr_nonnull(q);
+	tu_fill(q, 100, 45);
+	memcpy(saved, local, 64);
+	memset(local, 0x5a, 64);		/* the overwrite */
+	c = (struct heap_call){ pool, NULL, OP_MALLOC, 0 };
+	expect_fatal(act_heap_call, &c, "invalid heap", pool);
+	memcpy(local, saved, 64);		/* repaired */
+	ck_assert(tu_check(q, 100, 45));
+	ck_assert_int_eq(mm_heap_check(pool), 0);
+	mm_heap_free(pool, q);
+	mm_heap_destroy(pool);
 }
 END_TEST
 
@@ -979,6 +1142,35 @@ START_TEST(abort_invalid_heap)
 }
 END_TEST
 
+START_TEST(abort_heap_destroy_twice)
+{
+	mm_heap_t *h = mm_heap_create(0);
+
+	no_core_dumps();
+	ck_assert_ptr_nonnull(h);
+	struct heap_call c = { h, NULL, OP_DESTROY, 1 };
+	act_heap_call(&c);
+}
+END_TEST
+
+START_TEST(abort_heap_malloc_after_destroy)
+{
+	mm_heap_t *h = mm_heap_create(0);
+
+	no_core_dumps();
+	ck_assert_ptr_nonnull(h);
+	struct heap_call c = { h, NULL, OP_MALLOC, 1 };
+	act_heap_call(&c);
+}
+END_TEST
+
+START_TEST(abort_heap_unmapped)
+{
+	no_core_dumps();
+	act_heap_malloc((void *)(uintptr_t)0x10000);
+}
+END_TEST
+
 /* --- not fatal -------------------------------------------------------------- */
 
 START_TEST(destroy_default_heap_refused)
@@ -1052,6 +1244,10 @@ static Suite *misuse_suite(void)
 	tcase_add_test(tc, msg_pool_double_free);
 	tcase_add_test(tc, msg_pool_block_to_mm_free);
 	tcase_add_test(tc, msg_invalid_heap);
+	tcase_add_test(tc, msg_heap_destroy_twice);
+	tcase_add_test(tc, msg_heap_used_after_destroy);
+	tcase_add_test(tc, msg_heap_unmapped);
+	tcase_add_test(tc, msg_invalid_heap_stack);
 	tcase_add_test(tc, msg_overflow_into_header);
 	suite_add_tcase(s, tc);
 
@@ -1093,6 +1289,9 @@ static TCase *abort_tcase(void)
 	tcase_add_test_raise_signal(tc, abort_other_heap, SIGABRT);
 	tcase_add_test_raise_signal(tc, abort_pool_double_free, SIGABRT);
 	tcase_add_test_raise_signal(tc, abort_invalid_heap, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_heap_destroy_twice, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_heap_malloc_after_destroy, SIGABRT);
+	tcase_add_test_raise_signal(tc, abort_heap_unmapped, SIGABRT);
 	return tc;
 }
 

@@ -14,13 +14,18 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "libmm.h"
 #include "testutil.h"
@@ -736,7 +741,7 @@ END_TEST
  * db23739 a lookup between the two halves of a move said "invalid
  * pointer".  Bounded: a fixed number of rounds.  The window was a few
  * instructions wide, so this stress run catches it only now and then on a
- * quiet machine; tests/check_registry holds a writer inside the move and
+ * quiet machine; tests/check_pagemap stops a writer inside a growth and
  * catches it every time.
  */
 struct moving {
@@ -811,6 +816,262 @@ START_TEST(test_break_moves_under_lookups)
 }
 END_TEST
 
+/* --- 7. the set of live heaps, growing and churning under lookups -------- */
+
+/*
+ * Every mm_heap_* call looks its handle up in libmm's set of live heaps,
+ * without a lock, while other threads add and remove heaps.  Churners
+ * create batches of heaps and pools at once (so the set grows while it is
+ * read, from its first table to several times that), use and verify them,
+ * and destroy them in a shuffled order (tombstones, reuse, rehashing).
+ * Meanwhile users create a heap and a pool of their own and allocate from
+ * them non-stop: a lookup that lost a live heap would abort the process.
+ * At the end every heap is destroyed, and the last handles destroyed must
+ * each be refused with exactly "libmm: fatal: invalid heap 0x<addr>".
+ */
+#define SET_CHURNERS 3
+#define SET_USERS 3
+#define SET_BATCH 48
+#define SET_ROUNDS 24
+#define SET_POOL_LEN (16 * KIB)
+#define SET_DEAD_KEEP 16
+
+static atomic_int set_churn_done;
+
+struct set_churner {
+	unsigned tid;
+	unsigned char *pool_mem;	/* SET_BATCH / 2 pools' buffers */
+	mm_heap_t *dead[SET_DEAD_KEEP];	/* its last destroyed mmap heaps */
+	unsigned ndead;
+};
+
+static void *set_churn_worker(void *arg)
+{
+	struct set_churner *c = arg;
+	uint64_t rs = seed_for(c->tid, 9);
+	mm_heap_t *h[SET_BATCH];
+	void *p[SET_BATCH];
+	size_t sz[SET_BATCH];
+	unsigned order[SET_BATCH];
+
+	for (unsigned round = 0; round < SET_ROUNDS; round++) {
+		for (unsigned i = 0; i < SET_BATCH; i++) {
+			if (i % 2)
+				h[i] = mm_heap_create_in(c->pool_mem + (i / 2) *
+					SET_POOL_LEN, SET_POOL_LEN, 0);
+			else
+				h[i] = mm_heap_create(kind_flags[1 + i / 2 % 3]);
+			p[i] = NULL;
+			if (h[i] == NULL) {
+				fail_at("heap creation failed", c->tid, i);
+				continue;
+			}
+			sz[i] = 16 + (size_t)(rnd(&rs) % 2000);
+			p[i] = mm_heap_malloc(h[i], sz[i]);
+			if (p[i] == NULL) {
+				fail_at("allocation in new heap failed",
+					c->tid, sz[i]);
+				continue;
+			}
+			tu_fill(p[i], sz[i], round * SET_BATCH + i);
+		}
+		for (unsigned i = 0; i < SET_BATCH; i++) {
+			if (!h[i])
+				continue;
+			if (p[i] && !tu_check(p[i], sz[i], round * SET_BATCH + i))
+				fail_at("block in new heap damaged", c->tid, i);
+			if (mm_heap_check(h[i]) != 0)
+				fail_at("new heap corrupt", c->tid, i);
+			order[i] = i;
+		}
+		for (unsigned i = SET_BATCH - 1; i > 0; i--) {
+			unsigned j = (unsigned)(rnd(&rs) % (i + 1)), t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (unsigned k = 0; k < SET_BATCH; k++) {
+			unsigned i = order[k];
+			if (!h[i])
+				continue;
+			if (k % 2 && p[i])
+				mm_heap_free(h[i], p[i]);
+			mm_heap_destroy(h[i]);
+			if (i % 2 == 0)
+				c->dead[c->ndead++ % SET_DEAD_KEEP] = h[i];
+		}
+	}
+	return NULL;
+}
+
+struct set_user {
+	unsigned tid;
+	unsigned char pool_mem[64 * KIB];
+	mm_heap_t *heap, *pool;
+	unsigned rounds;
+};
+
+/* Small blocks in a pool, each checked before it goes. */
+static void pool_round(struct set_user *u, uint64_t *rs, unsigned round)
+{
+	void *v[32];
+	size_t sz[32];
+
+	for (unsigned i = 0; i < 32; i++) {
+		sz[i] = 1 + (size_t)(rnd(rs) % 700);
+		v[i] = mm_heap_malloc(u->pool, sz[i]);
+		if (v[i] == NULL) {
+			fail_at("pool allocation failed", u->tid, sz[i]);
+			continue;
+		}
+		tu_fill(v[i], sz[i], round * 32 + i);
+	}
+	for (unsigned i = 0; i < 32; i++) {
+		if (!v[i])
+			continue;
+		if (!tu_check(v[i], sz[i], round * 32 + i))
+			fail_at("pool block damaged", u->tid, sz[i]);
+		mm_heap_free(u->pool, v[i]);
+	}
+}
+
+static void *set_user_worker(void *arg)
+{
+	struct set_user *u = arg;
+	uint64_t rs = seed_for(u->tid, 10);
+
+	u->heap = mm_heap_create(0);
+	u->pool = mm_heap_create_in(u->pool_mem, sizeof u->pool_mem, MM_FIT_BEST);
+	if (!u->heap || !u->pool) {
+		fail_at("user heap creation failed", u->tid, 0);
+		return NULL;
+	}
+	do {
+		struct worker w = { .heap = u->heap, .tid = u->tid, .ops = 200,
+			.salt = 10 + u->rounds };
+		random_worker(&w);
+		pool_round(u, &rs, u->rounds);
+		u->rounds++;
+	} while (!atomic_load(&set_churn_done) || u->rounds < 4);
+	return NULL;
+}
+
+/* A child calls mm_heap_malloc(h) and must die of SIGABRT after exactly
+ * "libmm: fatal: invalid heap <h>\n" on stderr; NULL or what went wrong. */
+static const char *refused_as_invalid(mm_heap_t *h, char *got, size_t cap)
+{
+	char want[64];
+	size_t len = 0;
+	int fds[2], st;
+
+	snprintf(want, sizeof want, "libmm: fatal: invalid heap %p\n", (void *)h);
+	got[0] = '\0';
+	if (pipe(fds) != 0)
+		return "pipe failed";
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0)
+		return "fork failed";
+	if (pid == 0) {
+		struct rlimit none = { 0, 0 };
+		setrlimit(RLIMIT_CORE, &none);
+		close(fds[0]);
+		dup2(fds[1], STDERR_FILENO);
+		signal(SIGALRM, SIG_DFL);
+		alarm(10);
+		mm_heap_t *volatile hv = h;
+		void *volatile r = mm_heap_malloc(hv, 16);
+		(void)r;
+		_exit(121);
+	}
+	close(fds[1]);
+	for (;;) {
+		ssize_t n = read(fds[0], got + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == cap - 1)
+			break;
+	}
+	got[len] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return "waitpid failed";
+	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
+		return WIFSIGNALED(st) ? "killed by another signal than SIGABRT"
+				       : "not killed by a signal";
+	if (strcmp(got, want) != 0)
+		return "not exactly the one line expected";
+	return NULL;
+}
+
+START_TEST(test_heap_set_churn)
+{
+	pthread_t ct[SET_CHURNERS], ut[SET_USERS];
+	struct set_churner cw[SET_CHURNERS];
+	struct set_user *uw = calloc(SET_USERS, sizeof *uw);
+	mm_heap_t *dead[SET_CHURNERS * SET_DEAD_KEEP + SET_USERS];
+	unsigned ndead = 0;
+	char got[256];
+
+	ck_assert_ptr_nonnull(uw);
+	reset_errors();
+	atomic_store(&set_churn_done, 0);
+	for (unsigned i = 0; i < SET_CHURNERS; i++) {
+		cw[i] = (struct set_churner){ .tid = 400 + i };
+		cw[i].pool_mem = malloc(SET_BATCH / 2 * SET_POOL_LEN);
+		ck_assert_ptr_nonnull(cw[i].pool_mem);
+	}
+	for (unsigned i = 0; i < SET_USERS; i++)
+		uw[i].tid = 500 + i;
+	start_threads(ut, SET_USERS, set_user_worker, uw, sizeof uw[0]);
+	start_threads(ct, SET_CHURNERS, set_churn_worker, cw, sizeof cw[0]);
+	join_threads(ct, SET_CHURNERS);
+	atomic_store(&set_churn_done, 1);
+	join_threads(ut, SET_USERS);
+	assert_no_errors();
+
+	for (unsigned i = 0; i < SET_USERS; i++) {
+		ck_assert_uint_ge(uw[i].rounds, 4);
+		ck_assert_int_eq(mm_heap_check(uw[i].heap), 0);
+		ck_assert_int_eq(mm_heap_check(uw[i].pool), 0);
+		ck_assert_uint_eq(in_use_blocks(uw[i].heap), 0);
+		ck_assert_uint_eq(in_use_blocks(uw[i].pool), 0);
+		mm_heap_destroy(uw[i].pool);
+		mm_heap_destroy(uw[i].heap);
+		dead[ndead++] = uw[i].heap;
+	}
+	for (unsigned i = 0; i < SET_CHURNERS; i++) {
+		unsigned n = cw[i].ndead < SET_DEAD_KEEP ? cw[i].ndead : SET_DEAD_KEEP;
+		ck_assert_uint_eq(cw[i].ndead, SET_ROUNDS * SET_BATCH / 2);
+		for (unsigned j = 0; j < n; j++)
+			dead[ndead++] = cw[i].dead[j];
+		free(cw[i].pool_mem);
+	}
+
+	/* every heap is gone now: each handle is refused, none faults */
+	for (unsigned i = 0; i < ndead; i++) {
+		const char *why = refused_as_invalid(dead[i], got, sizeof got);
+		ck_assert_msg(why == NULL, "destroyed heap %p: %s; stderr: \"%s\"",
+			      (void *)dead[i], why, got);
+	}
+
+	/* and the set still takes and finds new heaps */
+	mm_heap_t *h = mm_heap_create(0);
+	ck_assert_ptr_nonnull(h);
+	void *p = mm_heap_malloc(h, 1000);
+	ck_assert_ptr_nonnull(p);
+	tu_fill(p, 1000, 3);
+	ck_assert(tu_check(p, 1000, 3));
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_destroy(h);
+	free(uw);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -833,6 +1094,7 @@ static Suite *threads_suite(void)
 	tcase_add_loop_test(tc, test_trim_during_ops, 0, NKINDS);
 	tcase_add_test(tc, test_heap_churn);
 	tcase_add_test(tc, test_break_moves_under_lookups);
+	tcase_add_test(tc, test_heap_set_churn);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,7 +1,7 @@
 /*
  * Helpers of the Check suites that look at a heap through mm_heap_walk:
- * every block walked, collected into an array allocated beforehand (the
- * visitor must not allocate while the heap's lock is held).
+ * every block walked, collected into an array allocated beforehand (so
+ * that collecting changes nothing in the heap it looks at).
  */
 #ifndef LIBMM_WALKUTIL_H
 #define LIBMM_WALKUTIL_H
