@@ -293,8 +293,11 @@ int mmi_trim_all(size_t pad)
 	int released = 0;
 
 	mmi_cache_flush(mmi_default_heap());
+	struct mm_heap *h;
+	size_t cursor = 0;
+
 	mmi_heaps_lock();
-	for (struct mm_heap *h = mmi_heaps_first(); h; h = h->next_heap) {
+	while ((h = mmi_heaps_next(&cursor))) {
 		/* pools have nothing to give back; a NOLOCK heap is only ever
 		 * touched by its owner */
 		if (h->flags & (MMI_POOL_FLAG | MM_HEAP_NOLOCK))

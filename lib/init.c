@@ -21,7 +21,6 @@
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mm_heap *heaps;
 int mmi_default_ready;
 static uintptr_t secret;
 
@@ -318,9 +317,23 @@ void mmi_heaps_unlock_if_held(void)
 		mmi_heaps_unlock();
 }
 
-struct mm_heap *mmi_heaps_first(void)
+/*
+ * The live heaps one by one, under heaps_lock (which keeps the set still):
+ * start with *cursor 0; NULL at the end.  The set is the only list of
+ * heaps: nothing links heaps through their own structures, which for a
+ * pool lie in the caller's buffer, where an overflow could rewrite the
+ * links and turn an unlink into a write anywhere.
+ */
+struct mm_heap *mmi_heaps_next(size_t *cursor)
 {
-	return heaps;
+	const struct heapset *t = set.table;
+
+	while (*cursor <= t->mask) {
+		uintptr_t v = t->slot[(*cursor)++];
+		if (v != SET_EMPTY && v != SET_TOMB)
+			return (struct mm_heap *)v;
+	}
+	return NULL;
 }
 
 int mmi_heaps_add(struct mm_heap *h)
@@ -330,43 +343,29 @@ int mmi_heaps_add(struct mm_heap *h)
 		pthread_mutex_unlock(&heaps_lock);
 		return -1;
 	}
-	h->prev_heap = NULL;
-	h->next_heap = heaps;
-	if (heaps)
-		heaps->prev_heap = h;
-	heaps = h;
 	pthread_mutex_unlock(&heaps_lock);
 	return 0;
-}
-
-static void unlink_heap(struct mm_heap *h)
-{
-	set_remove(h);
-	if (h->prev_heap)
-		h->prev_heap->next_heap = h->next_heap;
-	else
-		heaps = h->next_heap;
-	if (h->next_heap)
-		h->next_heap->prev_heap = h->prev_heap;
 }
 
 void mmi_heaps_remove(struct mm_heap *h)
 {
 	pthread_mutex_lock(&heaps_lock);
-	unlink_heap(h);
+	set_remove(h);
 	pthread_mutex_unlock(&heaps_lock);
 }
 
 /* A new pool is being laid over [lo, hi): a pool that lived there before
- * and was never destroyed is gone now, and must leave the list first. */
+ * and was never destroyed is gone now, and must leave the set first.
+ * Its structure may hold anything by now: only its address is used. */
 void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi)
 {
+	struct mm_heap *h;
+	size_t cursor = 0;
+
 	pthread_mutex_lock(&heaps_lock);
-	for (struct mm_heap *h = heaps, *next; h; h = next) {
-		next = h->next_heap;
+	while ((h = mmi_heaps_next(&cursor)))
 		if ((uintptr_t)h >= lo && (uintptr_t)h < hi)
-			unlink_heap(h);
-	}
+			set_remove(h);
 	pthread_mutex_unlock(&heaps_lock);
 }
 
@@ -393,8 +392,11 @@ static int fork_locked;
 
 static void lock_everything(void)
 {
+	struct mm_heap *h;
+	size_t cursor = 0;
+
 	pthread_mutex_lock(&heaps_lock);
-	for (struct mm_heap *h = heaps; h; h = h->next_heap)
+	while ((h = mmi_heaps_next(&cursor)))
 		mmi_lock(h);
 	mmi_brk_lock();
 	mmi_pagemap_lock();
@@ -405,8 +407,11 @@ static void unlock_everything(void)
 {
 	mmi_large_unlock();
 	mmi_pagemap_unlock();
+	struct mm_heap *h;
+	size_t cursor = 0;
+
 	mmi_brk_unlock();
-	for (struct mm_heap *h = heaps; h; h = h->next_heap)
+	while ((h = mmi_heaps_next(&cursor)))
 		mmi_unlock(h);
 	pthread_mutex_unlock(&heaps_lock);
 }

@@ -219,7 +219,6 @@ struct mm_heap {
 	uint64_t large_seq;		/* the last seq given to a large region */
 	size_t mmap_threshold, trim_threshold, grow_size;
 	size_t self_bytes;		/* mapping holding this struct, 0 if none */
-	struct mm_heap *next_heap, *prev_heap;	/* all heaps, for fork and trim */
 	struct mmi_counters st;
 	/* free index: first fit keeps an address-ordered list, the others
 	 * two levels of segregated lists with their bitmaps */
@@ -535,7 +534,7 @@ MMI_HIDDEN void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi);
 MMI_HIDDEN void mmi_heaps_lock(void);
 MMI_HIDDEN void mmi_heaps_unlock(void);
 MMI_HIDDEN void mmi_heaps_unlock_if_held(void);	/* on the way to abort() */
-MMI_HIDDEN struct mm_heap *mmi_heaps_first(void);
+MMI_HIDDEN struct mm_heap *mmi_heaps_next(size_t *cursor);	/* under heaps_lock */
 /* 1 when h is a live heap; never reads *h, takes no lock */
 MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
