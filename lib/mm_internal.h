@@ -36,6 +36,7 @@
 #ifdef MMI_TEST_HOOKS
 struct mmi_test_hooks {
 	void (*pagemap_set)(void);	/* between two granules' entries */
+	void (*slab_remote_push)(void);	/* a remote free read the list head */
 	int fail_pagemap_reserve;	/* the pagemap refuses new spans */
 };
 MMI_HIDDEN extern struct mmi_test_hooks mmi_test;
@@ -138,6 +139,7 @@ enum mmi_region_kind {
 	MMI_REGION_BRK,		/* a span of the program break */
 	MMI_REGION_POOL,	/* the caller's buffer */
 	MMI_REGION_LARGE,	/* a mapping holding exactly one block */
+	MMI_REGION_SEGMENT,	/* a segment of slab pages (segment.c) */
 };
 
 /* Lives at the start of its span.  [start, end) is all of the span; blocks
@@ -419,6 +421,130 @@ static inline void mmi_pagemap_resize(struct mmi_region *r, uintptr_t old_end, u
 	else if (mmi_granule_up(new_end) < old_end)
 		mmi_pagemap_set(mmi_granule_up(new_end), old_end, NULL);
 }
+
+/* --- Segments and slab pages (segment.c, slab.c) -------------------------
+ *
+ * Engine v2's small blocks: a segment is an aligned 4 MiB mapping whose
+ * first pages hold its metadata -- the segment header, one descriptor per
+ * 64 KiB slab page, and a state byte per slot of every page -- and whose
+ * other pages each hold slots of one size class, with no header per block.
+ *
+ *   | header | descriptors | state bytes (4 KiB a page) | page | page | ...
+ *   ^ segment (4 MiB aligned)                            ^ MMI_SLAB_FIRST_PAGE
+ *
+ * A slot's state byte is the truth about it; free lists are a cache of
+ * the states.  UNUSED: never handed out (past the page's carved slots, or
+ * reset when the page was given a class).  USED: handed out.  FREE: on the
+ * page's local free list.  REMOTE: freed by a thread other than the page's
+ * owner, on the page's atomic remote list until the owner collects it.
+ * A byte, not a bit, so that the owner and a remote freer never write the
+ * same word.
+ */
+#define MMI_SEGMENT_SHIFT 22
+#define MMI_SEGMENT ((size_t)1 << MMI_SEGMENT_SHIFT)		/* 4 MiB */
+#define MMI_SLAB_PAGE_SHIFT 16
+#define MMI_SLAB_PAGE ((size_t)1 << MMI_SLAB_PAGE_SHIFT)	/* 64 KiB */
+#define MMI_SLAB_PAGES (MMI_SEGMENT / MMI_SLAB_PAGE)		/* 64 */
+#define MMI_SLAB_MAX_SLOTS (MMI_SLAB_PAGE / MMI_ALIGN)		/* 4096 */
+#define MMI_SLAB_MAX_BSIZE ((size_t)1024)
+#define MMI_SLAB_CLASSES 20
+
+enum { MMI_SLOT_UNUSED, MMI_SLOT_USED, MMI_SLOT_FREE, MMI_SLOT_REMOTE };
+
+struct mmi_shard;
+
+/*
+ * A slab page's descriptor.  The owner (the shard that carves and
+ * allocates from the page) reads and writes every field but remote
+ * without a lock; other threads only push onto remote (compare-and-swap)
+ * and change a USED state byte to REMOTE (compare-and-swap on the byte).
+ */
+struct mmi_slab_page {
+	void *free;			/* owner: local free list, masked links */
+	uint32_t bsize;			/* set when the page gets its class */
+	uint32_t recip;			/* ceil(2^32 / bsize): slot = off * recip >> 32 */
+	uintptr_t area;			/* slot 0 */
+	uint16_t nslots;		/* slots the page holds */
+	uint16_t carved;		/* slots [0, carved) were ever handed out */
+	uint16_t used;			/* owner: USED or REMOTE slots */
+	uint8_t cls;
+	uint8_t in_use;			/* 0: the page is free in its segment */
+	struct mmi_shard *shard;	/* owner; atomic (abandon/adopt) */
+	void *remote;			/* atomic: frees from other threads */
+	unsigned char *state;		/* nslots state bytes, in the metadata */
+	struct mmi_slab_page *next, *prev;	/* owner: its queue */
+};
+
+struct mmi_segment {
+	struct mmi_region region;	/* kind MMI_REGION_SEGMENT: the pagemap's entry */
+	uintptr_t link_key;		/* masks free-list links */
+	unsigned free_pages;		/* pages not given a class */
+	unsigned pad_;
+	struct mmi_slab_page pages[MMI_SLAB_PAGES];
+};
+
+#define MMI_SLAB_STATES_OFFSET \
+	((sizeof(struct mmi_segment) + MMI_ALIGN - 1) & ~(size_t)(MMI_ALIGN - 1))
+#define MMI_SLAB_META_BYTES (MMI_SLAB_STATES_OFFSET + MMI_SLAB_PAGES * MMI_SLAB_MAX_SLOTS)
+#define MMI_SLAB_FIRST_PAGE ((MMI_SLAB_META_BYTES + MMI_SLAB_PAGE - 1) / MMI_SLAB_PAGE)
+
+static inline struct mmi_segment *mmi_segment_of(const void *p)
+{
+	return (struct mmi_segment *)((uintptr_t)p & ~(uintptr_t)(MMI_SEGMENT - 1));
+}
+static inline struct mmi_slab_page *mmi_slab_page_of(struct mmi_segment *seg, const void *p)
+{
+	return &seg->pages[((uintptr_t)p >> MMI_SLAB_PAGE_SHIFT) & (MMI_SLAB_PAGES - 1)];
+}
+
+/* segment.c */
+MMI_HIDDEN struct mmi_segment *mmi_segment_alloc(struct mm_heap *h);	/* NULL: no memory */
+MMI_HIDDEN void mmi_segment_free(struct mmi_segment *seg);
+MMI_HIDDEN struct mmi_slab_page *mmi_segment_page_take(struct mmi_segment *seg);
+MMI_HIDDEN void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page);
+
+/* slab.c */
+MMI_HIDDEN extern const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES];
+static inline unsigned mmi_slab_class(size_t size)
+{
+	unsigned lz;
+
+	if (size <= 128)
+		return size ? (unsigned)((size + 15) >> 4) - 1 : 0;
+	/* four classes per doubling: 160 192 224 256, 320 ... 1024 */
+	lz = (unsigned)__builtin_clzl((unsigned long)(size - 1));
+	{
+		unsigned f = 63u - lz;			/* 2^f < size <= 2^(f+1) */
+		unsigned step = (unsigned)((size - 1) >> (f - 2)) & 3;	/* quarter */
+		return 8 + (f - 7) * 4 + step;
+	}
+}
+MMI_HIDDEN void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
+	unsigned cls, struct mmi_shard *owner);
+MMI_HIDDEN void *mmi_slab_alloc(struct mmi_segment *seg, struct mmi_slab_page *page);
+/* The slot index of p in page; -1 when p is no slot start (in the middle of
+ * one, or outside the carved slots). */
+static inline long mmi_slab_index(const struct mmi_slab_page *page, const void *p)
+{
+	uintptr_t off = (uintptr_t)p - page->area;
+	uint32_t idx;
+
+	if (off >= (uintptr_t)page->nslots * page->bsize)
+		return -1;
+	idx = (uint32_t)(((uint64_t)off * page->recip) >> 32);
+	return off == (uintptr_t)idx * page->bsize ? (long)idx : -1;
+}
+enum mmi_slab_verdict {
+	MMI_SLAB_OK,
+	MMI_SLAB_DOUBLE_FREE,		/* FREE or REMOTE already */
+	MMI_SLAB_INVALID,		/* never handed out, or no slab page */
+	MMI_SLAB_MIDDLE,		/* inside a slot, not at its start */
+};
+MMI_HIDDEN enum mmi_slab_verdict mmi_slab_free_local(struct mmi_segment *seg,
+	struct mmi_slab_page *page, void *p);
+MMI_HIDDEN enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg,
+	struct mmi_slab_page *page, void *p);
+MMI_HIDDEN unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page);
 
 /* cache.c: per-thread caches of small blocks, for the default heap; the
  * fast paths are here so that malloc and free inline them */

@@ -1,0 +1,85 @@
+/*
+ * Segments: aligned 4 MiB mappings that hold slab pages (mm_internal.h,
+ * "Segments and slab pages").  A segment starts with its metadata -- the
+ * header, a descriptor per page, the state bytes of every page -- so that
+ * no metadata sits among user data, and so that the segment, the page and
+ * the state of any slot follow from an address by arithmetic alone:
+ *
+ *   segment = p & ~(4 MiB - 1)
+ *   page    = segment->pages[(p >> 16) & 63]
+ *   slot    = (p - page->area) * page->recip >> 32
+ *
+ * The segment's header begins with a region (kind MMI_REGION_SEGMENT),
+ * which is what the pagemap maps its granules to, so a free() of any
+ * pointer finds out in two loads whether it is a slab slot.  The metadata
+ * pages are touched only where used: a page of 1 KiB slots touches 63
+ * state bytes, not 4096.
+ *
+ * Who writes what: the segment header and the page list are written by the
+ * segment's owner (a shard, later; the caller now) only.
+ */
+#include <string.h>
+
+#include "mm_internal.h"
+
+_Static_assert(MMI_SLAB_FIRST_PAGE < MMI_SLAB_PAGES, "segment metadata too big");
+
+struct mmi_segment *mmi_segment_alloc(struct mm_heap *h)
+{
+	uintptr_t base = (uintptr_t)mmi_os_map_aligned(MMI_SEGMENT, MMI_SEGMENT);
+	struct mmi_segment *seg = (struct mmi_segment *)base;
+
+	if (!seg)
+		return NULL;
+	if (mmi_pagemap_reserve(base, base + MMI_SEGMENT) != 0) {
+		mmi_os_unmap(seg, MMI_SEGMENT);
+		return NULL;
+	}
+	/* a fresh mapping is zeroed: every state byte UNUSED, every page free */
+	seg->region.start = base;
+	seg->region.end = base + MMI_SEGMENT;
+	seg->region.heap = h;
+	seg->region.kind = MMI_REGION_SEGMENT;
+	seg->link_key = mmi_random_word();
+	seg->free_pages = (unsigned)(MMI_SLAB_PAGES - MMI_SLAB_FIRST_PAGE);
+	for (size_t i = 0; i < MMI_SLAB_PAGES; i++)
+		seg->pages[i].state = (unsigned char *)base + MMI_SLAB_STATES_OFFSET +
+				      i * MMI_SLAB_MAX_SLOTS;
+	mmi_pagemap_set(base, base + MMI_SEGMENT, &seg->region);
+	return seg;
+}
+
+void mmi_segment_free(struct mmi_segment *seg)
+{
+	uintptr_t base = (uintptr_t)seg;
+
+	mmi_pagemap_set(base, base + MMI_SEGMENT, NULL);
+	mmi_os_unmap(seg, MMI_SEGMENT);
+}
+
+/* A page without a class, lowest address first; NULL when all are taken. */
+struct mmi_slab_page *mmi_segment_page_take(struct mmi_segment *seg)
+{
+	if (!seg->free_pages)
+		return NULL;
+	for (size_t i = MMI_SLAB_FIRST_PAGE; i < MMI_SLAB_PAGES; i++)
+		if (!seg->pages[i].in_use) {
+			seg->pages[i].in_use = 1;
+			seg->free_pages--;
+			return &seg->pages[i];
+		}
+	MMI_ASSERT(0);
+	return NULL;
+}
+
+/* An empty page goes back: its slots' states are UNUSED again, and its
+ * memory may be given to a page of another class. */
+void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page)
+{
+	MMI_ASSERT(page->in_use && page->used == 0);
+	memset(page->state, MMI_SLOT_UNUSED, page->nslots);
+	page->in_use = 0;
+	page->free = NULL;
+	__atomic_store_n(&page->remote, NULL, __ATOMIC_RELAXED);
+	seg->free_pages++;
+}

@@ -1,0 +1,167 @@
+/*
+ * Slab pages: one size class per 64 KiB page, no header per block, a
+ * state byte per slot (mm_internal.h, "Segments and slab pages").
+ *
+ * A page hands out slots from its local free list, or, when that is
+ * empty, carves the next never-used slot.  Its owner frees onto the local
+ * list; any other thread marks the slot REMOTE (a compare-and-swap on the
+ * state byte, so two threads freeing one block cannot both succeed) and
+ * pushes it onto the page's remote list with one compare-and-swap.  The
+ * owner takes the whole remote list with one exchange and turns each
+ * REMOTE state into FREE.  Pushes only add and the owner only takes all,
+ * so the list has no ABA problem.
+ *
+ * The link in a free slot's first word is masked with the segment's
+ * secret and the slot's own address: a write after free cannot aim the
+ * next allocation at an address of its choosing; a link that does not
+ * decode to a slot of the same page is heap corruption.
+ */
+#include "mm_internal.h"
+
+const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES] = {
+	16, 32, 48, 64, 80, 96, 112, 128,
+	160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
+};
+
+static void *link_mask(const struct mmi_segment *seg, const void *slot, const void *next)
+{
+	return (void *)((uintptr_t)next ^ seg->link_key ^ ((uintptr_t)slot >> 4));
+}
+
+static void slot_link_store(struct mmi_segment *seg, void *slot, void *next)
+{
+	__atomic_store_n((void **)slot, link_mask(seg, slot, next), __ATOMIC_RELAXED);
+}
+
+/* The slot after slot on a list of page; dies on a forged link. */
+static void *slot_next_or_die(struct mmi_segment *seg, struct mmi_slab_page *page, void *slot)
+{
+	void *next = link_mask(seg, slot, __atomic_load_n((void **)slot, __ATOMIC_RELAXED));
+
+	if (next && mmi_slab_index(page, next) < 0)
+		mmi_fatal("heap corruption at", slot);
+	return next;
+}
+
+void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
+	unsigned cls, struct mmi_shard *owner)
+{
+	size_t bsize = mmi_slab_class_bsize[cls];
+	uintptr_t page_start = ((uintptr_t)seg + (size_t)(page - seg->pages) * MMI_SLAB_PAGE);
+
+	MMI_ASSERT(cls < MMI_SLAB_CLASSES && page->in_use);
+	page->bsize = (uint32_t)bsize;
+	page->recip = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
+	page->area = page_start;
+	page->nslots = (uint16_t)(MMI_SLAB_PAGE / bsize);
+	page->carved = 0;
+	page->used = 0;
+	page->cls = (uint8_t)cls;
+	page->free = NULL;
+	__atomic_store_n(&page->remote, NULL, __ATOMIC_RELAXED);
+	__atomic_store_n(&page->shard, owner, __ATOMIC_RELEASE);
+}
+
+/* A slot of page for its owner, or NULL when the page is full (its remote
+ * frees not yet collected). */
+void *mmi_slab_alloc(struct mmi_segment *seg, struct mmi_slab_page *page)
+{
+	void *slot = page->free;
+	long idx;
+
+	if (slot) {
+		page->free = slot_next_or_die(seg, page, slot);
+		idx = mmi_slab_index(page, slot);
+		if (page->state[idx] != MMI_SLOT_FREE)
+			mmi_fatal("heap corruption at", slot);
+	} else if (page->carved < page->nslots) {
+		idx = page->carved++;
+		slot = (void *)(page->area + (size_t)idx * page->bsize);
+	} else {
+		return NULL;
+	}
+	__atomic_store_n(&page->state[idx], MMI_SLOT_USED, __ATOMIC_RELAXED);
+	page->used++;
+	return slot;
+}
+
+/* What freeing p, which lies in page, would be; p's slot index in *idx. */
+static enum mmi_slab_verdict classify(struct mmi_slab_page *page, const void *p, long *idx)
+{
+	uintptr_t off = (uintptr_t)p - page->area;
+
+	if (!page->in_use || off >= (uintptr_t)page->nslots * page->bsize)
+		return MMI_SLAB_INVALID;
+	*idx = mmi_slab_index(page, p);
+	if (*idx < 0)
+		return MMI_SLAB_MIDDLE;
+	switch (__atomic_load_n(&page->state[*idx], __ATOMIC_RELAXED)) {
+	case MMI_SLOT_USED:
+		return MMI_SLAB_OK;
+	case MMI_SLOT_FREE:
+	case MMI_SLOT_REMOTE:
+		return MMI_SLAB_DOUBLE_FREE;
+	default:
+		return MMI_SLAB_INVALID;
+	}
+}
+
+enum mmi_slab_verdict mmi_slab_free_local(struct mmi_segment *seg, struct mmi_slab_page *page,
+	void *p)
+{
+	long idx;
+	enum mmi_slab_verdict v = classify(page, p, &idx);
+
+	if (v != MMI_SLAB_OK)
+		return v;
+	__atomic_store_n(&page->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
+	slot_link_store(seg, p, page->free);
+	page->free = p;
+	page->used--;
+	return MMI_SLAB_OK;
+}
+
+enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg, struct mmi_slab_page *page,
+	void *p)
+{
+	long idx;
+	enum mmi_slab_verdict v = classify(page, p, &idx);
+	unsigned char expect = MMI_SLOT_USED;
+	void *head;
+
+	if (v != MMI_SLAB_OK)
+		return v;
+	/* one winner among threads freeing the same block */
+	if (!__atomic_compare_exchange_n(&page->state[idx], &expect, MMI_SLOT_REMOTE, 0,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return expect == MMI_SLOT_UNUSED ? MMI_SLAB_INVALID : MMI_SLAB_DOUBLE_FREE;
+	head = __atomic_load_n(&page->remote, __ATOMIC_RELAXED);
+	do {
+		MMI_TEST_HOOK(slab_remote_push);
+		slot_link_store(seg, p, head);
+	} while (!__atomic_compare_exchange_n(&page->remote, &head, p, 1,
+					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	return MMI_SLAB_OK;
+}
+
+/* The owner takes every remote free of page; how many it took. */
+unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page)
+{
+	void *slot = __atomic_exchange_n(&page->remote, NULL, __ATOMIC_ACQUIRE);
+	unsigned n = 0;
+
+	while (slot) {
+		void *next = slot_next_or_die(seg, page, slot);
+		long idx = mmi_slab_index(page, slot);
+
+		if (__atomic_load_n(&page->state[idx], __ATOMIC_RELAXED) != MMI_SLOT_REMOTE)
+			mmi_fatal("heap corruption at", slot);
+		__atomic_store_n(&page->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
+		slot_link_store(seg, slot, page->free);
+		page->free = slot;
+		page->used--;
+		n++;
+		slot = next;
+	}
+	return n;
+}
