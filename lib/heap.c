@@ -455,8 +455,11 @@ static void after_release(struct mm_heap *h, struct mmi_region *r, struct mmi_bl
 		drop_arena(h, r);
 		return;
 	}
+	/* the break keeps trim_threshold bytes free at its top, so that a
+	 * program freeing and allocating the same block near the top makes
+	 * no system call (threshold 0: the seed's shrink at once) */
 	if (r->kind == MMI_REGION_BRK && mmi_after(b) == mmi_end_marker(r) &&
-	    mmi_bsize(b) >= h->trim_threshold && brk_trim(h, r, b, 0))
+	    mmi_bsize(b) >= h->trim_threshold && brk_trim(h, r, b, h->trim_threshold))
 		return;
 	if (freed_len >= 64 * 1024 && mmi_bsize(b) >= h->trim_threshold)
 		discard_free(b);
@@ -550,6 +553,7 @@ void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
 	h->cookie_key = mmi_random_word();
 	h->cookie_mul = mmi_random_word() | 1;
 	h->link_key = mmi_random_word();
+	h->cache_key = mmi_random_word() | 1;	/* never 0: cached != in use */
 	if (!(flags & (MM_FIT_FIRST | MM_FIT_BEST)))
 		flags |= MM_FIT_GOOD;
 	if (!(flags & MM_SOURCE_BRK))
@@ -725,16 +729,17 @@ void mmi_free_block_locked(struct mm_heap *h, struct mmi_block *b)
 static int quick_valid_or_die(struct mm_heap *h, struct mmi_region *r, const void *p)
 {
 	struct mmi_block *b = mmi_block_of(p);
-	uintptr_t a = (uintptr_t)b, cookie;
+	uintptr_t a = (uintptr_t)b, cookie, used;
 	size_t head;
 
 	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r))
 		return 0;
 	head = mmi_head_load(b);
 	cookie = mmi_cookie_load(b);
-	if (cookie == mmi_cached_cookie(h, b, head & ~(size_t)MMI_FLAGS))
+	used = mmi_cookie(h, b, head & ~(size_t)MMI_FLAGS, MMI_TAG_USED);
+	if (cookie == (used ^ h->cache_key))
 		mmi_fatal("double free", p);
-	return !(head & (MMI_FREE | MMI_LARGE)) && cookie == mmi_used_cookie(h, b);
+	return !(head & (MMI_FREE | MMI_LARGE)) && cookie == used;
 }
 
 void mmi_free(struct mm_heap *h, void *p)

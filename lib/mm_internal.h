@@ -208,6 +208,7 @@ struct mm_heap {
 	uintptr_t cookie_key;	/* secrets of mmi_cookie(), set at creation */
 	uintptr_t cookie_mul;	/* odd */
 	uintptr_t link_key;	/* masks the links of cached blocks */
+	uintptr_t cache_key;	/* in-use cookie ^ cache_key: a cached block */
 	unsigned flags;		/* normalised: one fit, one source */
 	unsigned fl_count;	/* first-level lists this heap has */
 	unsigned fit_id;	/* index into mmi_fits: no function pointer in
@@ -255,7 +256,6 @@ struct mm_heap {
  */
 enum {
 	MMI_TAG_USED = 1,	/* handed out */
-	MMI_TAG_CACHED = 2,	/* in a thread's cache (cache.c) */
 	MMI_TAG_MERGED = 3,	/* swallowed by a merge (heap.c); size 0 */
 };
 static inline uintptr_t mmi_cookie(const struct mm_heap *h, const struct mmi_block *b,
@@ -276,10 +276,12 @@ static inline uintptr_t mmi_merged_cookie(const struct mm_heap *h, const struct 
 {
 	return mmi_cookie(h, b, 0, MMI_TAG_MERGED);
 }
+/* In a thread's cache: the in-use cookie under one more secret, so that
+ * the cache turns one into the other without mixing again. */
 static inline uintptr_t mmi_cached_cookie(const struct mm_heap *h, const struct mmi_block *b,
 	size_t bsize)
 {
-	return mmi_cookie(h, b, bsize, MMI_TAG_CACHED);
+	return mmi_cookie(h, b, bsize, MMI_TAG_USED) ^ h->cache_key;
 }
 
 /* MMI_HIDDEN below: debug.c.  Dies unless fit_id is one of ours. */
@@ -593,18 +595,21 @@ static inline struct mmi_block *mmi_cache_link(const struct mm_heap *h,
 }
 MMI_HIDDEN _Noreturn void mmi_cache_corrupt(const struct mmi_block *b);
 
-/* The block after b in its list, checked; NULL at the end. */
-static inline struct mmi_block *mmi_cache_next_or_die(struct mm_heap *h,
+/* Take b, the head of its list, out of the cache: check its header and
+ * its link, mark it in use; returns the block after it (NULL at the end). */
+static inline struct mmi_block *mmi_cache_take_or_die(struct mm_heap *h,
 	struct mmi_block *b, size_t bsize)
 {
+	uintptr_t cookie = mmi_cookie_load(b);
 	struct mmi_block *next;
 
-	if (MMI_UNLIKELY(mmi_cookie_load(b) != mmi_cached_cookie(h, b, bsize)))
+	if (MMI_UNLIKELY(cookie != mmi_cached_cookie(h, b, bsize)))
 		mmi_cache_corrupt(b);
 	next = mmi_cache_link(h, b, b->next_free);
 	if (next && MMI_UNLIKELY(((uintptr_t)next & (MMI_ALIGN - 1)) ||
 				 !mmi_region_of((uintptr_t)next)))
 		mmi_cache_corrupt(b);
+	mmi_cookie_store(b, cookie ^ h->cache_key);	/* in use again */
 	return next;
 }
 
@@ -616,10 +621,9 @@ static inline void *mmi_cache_alloc(struct mm_heap *h, size_t bsize)
 
 	if (!t || !(b = t->bin[i]))
 		return NULL;
-	t->bin[i] = mmi_cache_next_or_die(h, b, bsize);
+	t->bin[i] = mmi_cache_take_or_die(h, b, bsize);
 	t->count[i]--;
 	t->allocs++;
-	mmi_cookie_store(b, mmi_cookie(h, b, bsize, MMI_TAG_USED));
 	return mmi_payload(b);
 }
 
@@ -634,7 +638,8 @@ static inline int mmi_cache_free(struct mm_heap *h, struct mmi_block *b)
 	i = mmi_cache_bin(bsize);
 	if (MMI_UNLIKELY(t->count[i] >= mmi_cache_limit(i)))
 		mmi_cache_overflow(h, t, i);
-	mmi_cookie_store(b, mmi_cached_cookie(h, b, bsize));
+	/* the caller checked the in-use cookie (quick_valid_or_die) */
+	mmi_cookie_store(b, mmi_cookie_load(b) ^ h->cache_key);
 	b->next_free = mmi_cache_link(h, b, t->bin[i]);
 	t->bin[i] = b;
 	t->count[i]++;

@@ -66,6 +66,11 @@ int mmi_pagemap_reserve(uintptr_t start, uintptr_t end)
 
 	if (end > (uintptr_t)1 << MMI_ADDR_BITS || start >= end || MMI_TEST_FAIL(pagemap_reserve))
 		return -1;
+	/* mostly the leaves are there already: no lock for that */
+	if (__atomic_load_n(&mmi_pagemap_l1[start >> L1_SHIFT], __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&mmi_pagemap_l1[(end - 1) >> L1_SHIFT], __ATOMIC_ACQUIRE) &&
+	    (end - 1) >> L1_SHIFT <= (start >> L1_SHIFT) + 1)
+		return 0;
 	pthread_mutex_lock(&leaf_lock);
 	for (uintptr_t i = start >> L1_SHIFT; i <= (end - 1) >> L1_SHIFT; i++) {
 		struct mmi_region **leaf;
