@@ -37,6 +37,7 @@
 struct mmi_test_hooks {
 	void (*pagemap_set)(void);	/* between two granules' entries */
 	void (*slab_remote_push)(void);	/* a remote free read the list head */
+	void (*shard_abandon_push)(void);	/* an abandoning thread read the stack head */
 	int fail_pagemap_reserve;	/* the pagemap refuses new spans */
 };
 MMI_HIDDEN extern struct mmi_test_hooks mmi_test;
@@ -219,7 +220,9 @@ struct mm_heap {
 	unsigned long changes;		/* bumped by mmi_unlock(): see there */
 	struct mmi_region *arenas;	/* in address order */
 	struct mmi_region *larges;	/* newest first: descending seq */
-	uint64_t large_seq;		/* the last seq given to a large region */
+	uint64_t large_seq;
+	struct mmi_shard *shards;	/* every shard (shard.c); under its lock */
+	struct mmi_shard *abandoned;	/* atomic stack: shards without a thread */		/* the last seq given to a large region */
 	size_t mmap_threshold, trim_threshold, grow_size;
 	size_t self_bytes;		/* mapping holding this struct, 0 if none */
 	struct mmi_counters st;
@@ -480,8 +483,10 @@ struct mmi_slab_page {
 struct mmi_segment {
 	struct mmi_region region;	/* kind MMI_REGION_SEGMENT: the pagemap's entry */
 	uintptr_t link_key;		/* masks free-list links */
-	unsigned free_pages;		/* pages not given a class */
+	unsigned free_pages;		/* owner: pages not given a class */
 	unsigned pad_;
+	struct mmi_shard *shard;	/* the owner, whose pages these are */
+	struct mmi_segment *next;	/* owner: the shard's segments */
 	struct mmi_slab_page pages[MMI_SLAB_PAGES];
 };
 
@@ -547,6 +552,33 @@ MMI_HIDDEN enum mmi_slab_verdict mmi_slab_free_local(struct mmi_segment *seg,
 MMI_HIDDEN enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg,
 	struct mmi_slab_page *page, void *p);
 MMI_HIDDEN unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page);
+MMI_HIDDEN void mmi_slab_rebuild(struct mmi_segment *seg, struct mmi_slab_page *page);
+
+/* shard.c: one thread's part of a heap's slab pages.
+ *
+ * Fields marked "owner" are read and written by the shard's thread only,
+ * without a lock; abandoned and next_abandoned change with atomics;
+ * next_shard is written once, under shards_lock, before the shard is
+ * published. */
+struct mmi_shard {
+	struct mm_heap *heap;				/* fixed */
+	struct mmi_slab_page *direct[MMI_SLAB_CLASSES];	/* owner: a page with free slots */
+	struct mmi_slab_page *queue[MMI_SLAB_CLASSES];	/* owner: every page of the class */
+	struct mmi_segment *segments;			/* owner: where its pages come from */
+	struct mmi_shard *next_shard;			/* all shards of the heap */
+	struct mmi_shard *next_abandoned;		/* the heap's abandoned stack */
+	int abandoned;					/* atomic: no thread owns it */
+	unsigned pad_;
+	uint64_t allocs, frees;				/* owner: calls served */
+};
+MMI_HIDDEN struct mmi_shard *mmi_shard_acquire(struct mm_heap *h);	/* adopt or make; NULL: no memory */
+MMI_HIDDEN void mmi_shard_abandon(struct mmi_shard *s);
+MMI_HIDDEN void *mmi_shard_alloc(struct mmi_shard *s, size_t size);	/* size <= MMI_SLAB_MAX_BSIZE */
+MMI_HIDDEN enum mmi_slab_verdict mmi_shard_free(struct mmi_shard *s, struct mmi_segment *seg,
+	void *p);
+MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);
+MMI_HIDDEN void mmi_shards_lock(void);	/* fork: adoption and the shard list */
+MMI_HIDDEN void mmi_shards_unlock(void);
 
 /* cache.c: per-thread caches of small blocks, for the default heap; the
  * fast paths are here so that malloc and free inline them */

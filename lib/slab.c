@@ -165,3 +165,32 @@ unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page)
 	}
 	return n;
 }
+
+/*
+ * The page's owner is gone (its thread exited, or it did not survive a
+ * fork): whatever its free list said, the state bytes are the truth.  The
+ * new owner rebuilds the local free list from the FREE slots and counts
+ * USED and REMOTE ones as in use.  REMOTE slots stay for the remote list:
+ * a freer may still be pushing one, and collect turns them FREE.  (A
+ * REMOTE slot whose freer died before its push -- only across fork -- is
+ * lost to this page, never handed out twice.)
+ */
+void mmi_slab_rebuild(struct mmi_segment *seg, struct mmi_slab_page *page)
+{
+	void *list = NULL;
+	unsigned used = 0;
+
+	for (size_t i = page->carved; i-- > 0;) {
+		unsigned char st = __atomic_load_n(&page->state[i], __ATOMIC_RELAXED);
+		void *slot = (void *)(page->area + i * page->bsize);
+
+		if (st == MMI_SLOT_FREE) {
+			slot_link_store(seg, slot, list);
+			list = slot;
+		} else if (st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE) {
+			used++;
+		}
+	}
+	page->free = list;
+	page->used = (uint16_t)used;
+}
