@@ -114,7 +114,6 @@ void mm_print_mem_list(void)
 	/* what the program printed before comes first; stdio is safe here,
 	 * before any lock is taken */
 	fflush(stdout);
-	mmi_cache_flush(h);
 	mmi_lock(h);
 	mmi_print_locked(h, 1);
 	mmi_unlock(h);
@@ -252,7 +251,6 @@ int mm_heap_walk(mm_heap_t *heap, mm_visit_fn visit, void *arg)
 		errno = EINVAL;
 		return -1;
 	}
-	mmi_cache_flush(h);
 	return mmi_walk(h, visit, arg);
 }
 
@@ -261,7 +259,6 @@ int mm_heap_check(mm_heap_t *heap)
 	struct mm_heap *h = heap_arg(heap);
 	int ret;
 
-	mmi_cache_flush(h);
 	mmi_lock(h);
 	ret = mmi_check_locked(h);
 	mmi_unlock(h);
@@ -272,7 +269,6 @@ void mm_heap_print(mm_heap_t *heap, int fd)
 {
 	struct mm_heap *h = heap_arg(heap);
 
-	mmi_cache_flush(h);
 	mmi_lock(h);
 	mmi_print_locked(h, fd);
 	mmi_unlock(h);
@@ -290,11 +286,10 @@ int mm_trim(size_t pad)
 
 int mmi_trim_all(size_t pad)
 {
-	int released = 0;
-
-	mmi_cache_flush(mmi_default_heap());
 	struct mm_heap *h;
 	size_t cursor = 0;
+	/* slab pages: this thread's and those no thread owns */
+	int released = mmi_slabs_trim(mmi_default_heap());
 
 	mmi_heaps_lock();
 	while ((h = mmi_heaps_next(&cursor))) {
@@ -342,7 +337,6 @@ int mm_heap_stats(mm_heap_t *heap, mm_stats_t *stats, size_t stats_size)
 		errno = EINVAL;
 		return -1;
 	}
-	mmi_cache_flush(h);
 	mmi_lock(h);
 	mmi_stats_locked(h, &st);
 	mmi_unlock(h);

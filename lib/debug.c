@@ -119,12 +119,6 @@ void mmi_corrupt_locked(struct mm_heap *h, const void *addr)
 	mmi_fatal("heap corruption at", addr);
 }
 
-/* A block in a thread's cache (no lock held) lost its header or link. */
-void mmi_cache_corrupt(const struct mmi_block *b)
-{
-	mmi_fatal("heap corruption at", mmi_payload((struct mmi_block *)b));
-}
-
 /* 1 when the free-looking block b of arena r really is a free block in
  * the index: footer, neighbours and list links agree.  A header forged by
  * an overflow fails this and is reported as corruption, not double free. */
@@ -155,11 +149,6 @@ const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r, const vo
 
 	if (a < (uintptr_t)b + MMI_HDR)
 		return "invalid pointer";
-	if (a < limit && (h->flags & MMI_CACHE_FLAG)) {
-		struct mmi_block *c = mmi_block_of(p);
-		if (mmi_cookie_load(c) == mmi_cached_cookie(h, c, mmi_bsize(c)))
-			return "double free";
-	}
 	while ((uintptr_t)b < limit) {
 		size_t size = mmi_bsize(b);
 
@@ -211,6 +200,10 @@ int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg)
 		if (ret)
 			return ret;
 	}
+	if (h->flags & MMI_SLAB_FLAG) {
+		uintptr_t cursor = 0;
+		return mmi_slabs_visit(h, &cursor, 0, visit, arg);
+	}
 	return 0;
 }
 
@@ -223,7 +216,9 @@ int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg)
  *
  * Blocks come in the order of mmi_walk_locked: the arenas in address order
  * and their blocks in address order, then the large blocks newest first,
- * that is in descending seq (large.c numbers each as it is linked).  If
+ * that is in descending seq (large.c numbers each as it is linked), then
+ * the slots of slab pages in address order (shard.c, resumed after the
+ * last slot reported, whatever changed).  If
  * h->changes has not moved since the batch was taken, nothing changed and
  * the saved place is still good.  Otherwise the place is found again from
  * what was reported last: in the arenas, the first region ending beyond
@@ -240,7 +235,7 @@ struct walk_item {
 	int in_use;
 };
 
-enum { WALK_START, WALK_ARENAS, WALK_LARGES, WALK_DONE };
+enum { WALK_START, WALK_ARENAS, WALK_LARGES, WALK_SLABS, WALK_DONE };
 
 struct walk_pos {
 	int phase;
@@ -249,7 +244,23 @@ struct walk_pos {
 	struct mmi_block *b;		/* the next block (arenas) */
 	uintptr_t last;			/* the last block reported (arenas) */
 	uint64_t last_seq;		/* seq of the last large reported */
+	uintptr_t slab_cursor;		/* the last slab slot reported */
 };
+
+struct slab_batch {
+	struct walk_item *out;
+	size_t n;
+};
+
+static int slab_collect(void *block, size_t size, int in_use, void *arg)
+{
+	struct slab_batch *sb = arg;
+
+	sb->out[sb->n].block = block;
+	sb->out[sb->n].size = size;
+	sb->out[sb->n++].in_use = in_use;
+	return 0;
+}
 
 static void walk_refind(struct mm_heap *h, struct walk_pos *w)
 {
@@ -302,8 +313,15 @@ static size_t walk_collect(struct mm_heap *h, struct walk_pos *w, struct walk_it
 				w->last = (uintptr_t)b;
 				w->b = mmi_after(b);
 			}
+		} else if (w->phase == WALK_SLABS) {
+			struct slab_batch sb = { out + n, 0 };
+
+			mmi_slabs_visit(h, &w->slab_cursor, WALK_BATCH - n, slab_collect, &sb);
+			n += sb.n;
+			if (w->slab_cursor == UINTPTR_MAX)
+				w->phase = WALK_DONE;
 		} else if (!w->r) {
-			w->phase = WALK_DONE;
+			w->phase = (h->flags & MMI_SLAB_FLAG) ? WALK_SLABS : WALK_DONE;
 		} else {
 			out[n].block = mmi_payload(w->r->first);
 			out[n].size = mmi_bsize(w->r->first) - MMI_HDR;
@@ -379,10 +397,7 @@ static int check_arena(struct mm_heap *h, struct mmi_region *r, struct tally *t)
 			t->free_blocks++;
 			t->free_bytes += size - MMI_HDR;
 		} else {
-			uintptr_t cookie = mmi_cookie_load(b);
-			if (cookie != mmi_used_cookie(h, b) &&
-			    !((h->flags & MMI_CACHE_FLAG) &&
-			      cookie == mmi_cached_cookie(h, b, size)))
+			if (mmi_cookie_load(b) != mmi_used_cookie(h, b))
 				return -1;
 			t->used_blocks++;
 			t->used_bytes += size - MMI_HDR;
@@ -435,7 +450,9 @@ int mmi_check_locked(struct mm_heap *h)
 	    t.free_bytes != h->st.free_bytes || t.free_blocks != h->st.free_blocks ||
 	    t.mapped_blocks != h->st.mapped_blocks || t.mapped_bytes != h->st.mapped_bytes)
 		return -1;
-	return mmi_fit_of(h)->check(h, t.free_blocks);
+	if (mmi_fit_of(h)->check(h, t.free_blocks) != 0)
+		return -1;
+	return (h->flags & MMI_SLAB_FLAG) ? mmi_slabs_check(h) : 0;
 }
 
 /* --- Printing -------------------------------------------------------------- */
@@ -521,7 +538,6 @@ void mmi_print_stats(struct mm_heap *h, int fd)
 	struct out o = { .fd = fd };
 	struct mm_stats st;
 
-	mmi_cache_flush(h);
 	mmi_lock(h);
 	mmi_stats_locked(h, &st);
 	mmi_unlock(h);

@@ -25,8 +25,7 @@
  *   3. A block's PREV_FREE flag equals its lower neighbour's FREE flag (the
  *      first block of a region has it clear).
  *   4. A free block ends with a copy of its size.
- *   5. An in-use block holds its cookie (or, in a thread's cache, its
- *      cached cookie).
+ *   5. An in-use block holds its cookie.
  *   6. The free index holds exactly the free blocks, each once, in the list
  *      its policy puts it in (fit_*.c).
  *   7. The counters (in use, free, blocks) agree with the blocks.
@@ -476,7 +475,8 @@ struct mmi_region *mmi_arena_of(const struct mm_heap *h, const void *p)
 		return NULL;
 	if (is_pool(h))
 		r = h->arenas;
-	else if (!(r = mmi_region_of(a)) || r->heap != h || r->kind == MMI_REGION_LARGE)
+	else if (!(r = mmi_region_of(a)) || r->heap != h ||
+		 (r->kind != MMI_REGION_MMAP && r->kind != MMI_REGION_BRK))
 		return NULL;
 	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r))
 		return NULL;
@@ -552,8 +552,6 @@ void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
 	h->magic = MMI_HEAP_MAGIC ^ (uintptr_t)h;
 	h->cookie_key = mmi_random_word();
 	h->cookie_mul = mmi_random_word() | 1;
-	h->link_key = mmi_random_word();
-	h->cache_key = mmi_random_word() | 1;	/* never 0: cached != in use */
 	if (!(flags & (MM_FIT_FIRST | MM_FIT_BEST)))
 		flags |= MM_FIT_GOOD;
 	if (!(flags & MM_SOURCE_BRK))
@@ -606,10 +604,12 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 	}
 	bsize = request_bsize(size);
 	*fresh = 0;
-	if ((h->flags & MMI_CACHE_FLAG) && bsize <= MMI_CACHE_MAX_BSIZE) {
-		void *p = mmi_cache_alloc(h, bsize);
+	if ((h->flags & MMI_SLAB_FLAG) && size <= MMI_SLAB_MAX_BSIZE) {
+		struct mmi_shard *s = mmi_thread_shard(h);
+		void *p = s ? mmi_shard_alloc(s, size) : NULL;
 		if (p)
 			return p;
+		/* no shard now, or no memory for a segment: the block engine */
 	}
 	if (goes_large(h, bsize)) {
 		*fresh = 1;
@@ -708,38 +708,32 @@ static void free_locked(struct mm_heap *h, struct mmi_region *r, struct mmi_bloc
 	after_release(h, r, b, size);
 }
 
-/* A block coming back from a thread's cache (cache.c), which counted the
- * free when it took the block and checked its header. */
-void mmi_free_block_locked(struct mm_heap *h, struct mmi_block *b)
+/* The slab slot p of segment r must be in use: the verdict's message,
+ * or NULL when it is. */
+static const char *slab_misuse(enum mmi_slab_verdict v)
 {
-	struct mmi_region *r = mmi_arena_of(h, b);
-
-	if (!r)
-		mmi_corrupt_locked(h, mmi_payload(b));
-	free_locked(h, r, b);
+	switch (v) {
+	case MMI_SLAB_OK:
+		return NULL;
+	case MMI_SLAB_DOUBLE_FREE:
+		return "double free";
+	case MMI_SLAB_MIDDLE:
+		return "pointer into the middle of a block";
+	default:
+		return "invalid pointer";
+	}
 }
 
-/*
- * Without the lock: 1 if p looks like an in-use block of arena r, 0 if it
- * needs the locked path to say what it is.  Only the caller can change
- * such a block's size or cookie; a neighbour may flip PREV_FREE meanwhile,
- * which the test ignores.  A block in a thread's cache is a double free
- * (its cookie is keyed: no caller can forge it).
- */
-static int quick_valid_or_die(struct mm_heap *h, struct mmi_region *r, const void *p)
+/* The block size of the in-use slab slot p, or death with the reason. */
+static size_t slab_used_size_or_die(struct mmi_region *r, const void *p)
 {
-	struct mmi_block *b = mmi_block_of(p);
-	uintptr_t a = (uintptr_t)b, cookie, used;
-	size_t head;
+	struct mmi_segment *seg = (struct mmi_segment *)r;
+	struct mmi_slab_page *pg = mmi_slab_page_of(seg, p);
+	const char *why = slab_misuse(mmi_slab_verdict(pg, p));
 
-	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r))
-		return 0;
-	head = mmi_head_load(b);
-	cookie = mmi_cookie_load(b);
-	used = mmi_cookie(h, b, head & ~(size_t)MMI_FLAGS, MMI_TAG_USED);
-	if (cookie == (used ^ h->cache_key))
-		mmi_fatal("double free", p);
-	return !(head & (MMI_FREE | MMI_LARGE)) && cookie == used;
+	if (why)
+		mmi_fatal(why, p);
+	return pg->bsize;
 }
 
 void mmi_free(struct mm_heap *h, void *p)
@@ -747,13 +741,17 @@ void mmi_free(struct mm_heap *h, void *p)
 	struct mmi_region *r = region_of_or_die(h, p);
 
 	h = r->heap;
+	if (r->kind == MMI_REGION_SEGMENT) {
+		const char *why = slab_misuse(mmi_shard_free(mmi_thread_shard_if_any(),
+							     (struct mmi_segment *)r, p));
+		if (why)
+			mmi_fatal(why, p);
+		return;
+	}
 	if (r->kind == MMI_REGION_LARGE) {
 		mmi_large_free(h, r, p);
 		return;
 	}
-	if ((h->flags & MMI_CACHE_FLAG) && quick_valid_or_die(h, r, p) &&
-	    mmi_cache_free(h, mmi_block_of(p)))
-		return;
 	mmi_lock(h);
 	free_locked(h, r, used_block_or_die_locked(h, r, p));
 	h->st.free_count++;
@@ -775,6 +773,18 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 	}
 	r = region_of_or_die(h, p);
 	h = r->heap;
+	if (r->kind == MMI_REGION_SEGMENT) {
+		/* a slot keeps its size: it stays while the request fits */
+		have = slab_used_size_or_die(r, p);
+		if (size <= have)
+			return p;
+		q = mmi_alloc(h, size);
+		if (!q)
+			return NULL;
+		memcpy(q, p, have);
+		mmi_free(h, p);
+		return q;
+	}
 	if (r->kind == MMI_REGION_LARGE)
 		return mmi_large_realloc(h, r, p, size);
 	mmi_lock(h);
@@ -823,6 +833,8 @@ size_t mmi_usable(struct mm_heap *h, const void *p)
 	size_t n;
 
 	h = r->heap;
+	if (r->kind == MMI_REGION_SEGMENT)
+		return slab_used_size_or_die(r, p);
 	if (r->kind == MMI_REGION_LARGE) {
 		mmi_large_validate(r, p);
 		return mmi_bsize(mmi_block_of(p)) - MMI_HDR;

@@ -3,7 +3,7 @@
  * heap, the list and the set of every heap, and the fork handlers.
  *
  * Lock order, everywhere: heaps_lock, then heap locks (list order), then
- * the program-break lock, then the pagemap's leaf lock, then the set of
+ * the shards' lock, then the program-break lock, then the pagemap's leaf lock, then the set of
  * freed large blocks.  The fork handlers
  * take them all in that order before fork() and release them in both
  * processes after, so the child starts with every heap consistent and
@@ -398,6 +398,7 @@ static void lock_everything(void)
 	pthread_mutex_lock(&heaps_lock);
 	while ((h = mmi_heaps_next(&cursor)))
 		mmi_lock(h);
+	mmi_shards_lock();
 	mmi_brk_lock();
 	mmi_pagemap_lock();
 	mmi_large_lock();
@@ -411,6 +412,7 @@ static void unlock_everything(void)
 	size_t cursor = 0;
 
 	mmi_brk_unlock();
+	mmi_shards_unlock();
 	while ((h = mmi_heaps_next(&cursor)))
 		mmi_unlock(h);
 	pthread_mutex_unlock(&heaps_lock);
@@ -443,8 +445,12 @@ static void fork_parent(void)
  * glibc has already reset its stdio list lock here. */
 static void fork_child(void)
 {
-	if (fork_locked)
-		unlock_everything();
+	if (!fork_locked)
+		return;
+	/* the other threads' shards have no thread here: abandoned, they
+	 * go to the child's new threads, rebuilt from their state bytes */
+	mmi_shards_after_fork_child(mmi_default_heap_ptr, mmi_thread_shard_if_any());
+	unlock_everything();
 }
 
 /*
@@ -481,7 +487,7 @@ struct mm_heap *mmi_default_heap_init(void)
 	if (!__atomic_load_n(&mmi_default_ready, __ATOMIC_ACQUIRE)) {
 		mmi_heap_init(h, default_flags(), MMI_FL_MAX);
 		if (!env_is("LIBMM_CACHE", "0"))
-			h->flags |= MMI_CACHE_FLAG;
+			h->flags |= MMI_SLAB_FLAG;
 		/* the first table is static: nothing can fail here (and
 		 * heap_arg knows the default heap by its address anyway) */
 		(void)mmi_heaps_add(h);
@@ -507,7 +513,7 @@ __attribute__((constructor)) static void libmm_init(void)
 {
 	struct mm_heap *h = mmi_default_heap();
 
-	mmi_cache_init();
+	mmi_thread_init();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (env_on("LIBMM_VERBOSE"))
 		mmi_print_options(h, 2);

@@ -208,8 +208,6 @@ struct mm_heap {
 	uintptr_t magic;	/* MMI_HEAP_MAGIC ^ its own address */
 	uintptr_t cookie_key;	/* secrets of mmi_cookie(), set at creation */
 	uintptr_t cookie_mul;	/* odd */
-	uintptr_t link_key;	/* masks the links of cached blocks */
-	uintptr_t cache_key;	/* in-use cookie ^ cache_key: a cached block */
 	unsigned flags;		/* normalised: one fit, one source */
 	unsigned fl_count;	/* first-level lists this heap has */
 	unsigned fit_id;	/* index into mmi_fits: no function pointer in
@@ -236,9 +234,9 @@ struct mm_heap {
 
 /* internal heap flag, beside the public MM_* ones: lives in a caller's buffer */
 #define MMI_POOL_FLAG 0x10000u
-/* ... and: small blocks go through the per-thread cache (the default heap) */
-#define MMI_CACHE_FLAG 0x20000u
-#define MMI_CACHE_MAX_BSIZE ((size_t)1024)
+/* ... and: small blocks live in slab pages of per-thread shards (the
+ * default heap; shard.c) */
+#define MMI_SLAB_FLAG 0x20000u
 
 #define MMI_HEAP_MAGIC ((uintptr_t)0x6c69626d6d686570ull)
 #define MMI_HEAP_BYTES(fl) (sizeof(struct mm_heap) + \
@@ -279,13 +277,7 @@ static inline uintptr_t mmi_merged_cookie(const struct mm_heap *h, const struct 
 {
 	return mmi_cookie(h, b, 0, MMI_TAG_MERGED);
 }
-/* In a thread's cache: the in-use cookie under one more secret, so that
- * the cache turns one into the other without mixing again. */
-static inline uintptr_t mmi_cached_cookie(const struct mm_heap *h, const struct mmi_block *b,
-	size_t bsize)
-{
-	return mmi_cookie(h, b, bsize, MMI_TAG_USED) ^ h->cache_key;
-}
+
 
 /* MMI_HIDDEN below: debug.c.  Dies unless fit_id is one of ours. */
 MMI_HIDDEN _Noreturn void mmi_corrupt_locked(struct mm_heap *h, const void *addr);
@@ -340,7 +332,6 @@ MMI_HIDDEN int mmi_trim_all(size_t pad);	/* mm_trim(), in api.c */
 MMI_HIDDEN void mmi_release_all(struct mm_heap *h);
 MMI_HIDDEN int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi);
 
-MMI_HIDDEN void mmi_free_block_locked(struct mm_heap *h, struct mmi_block *b);
 /* The arena of h holding the block header at p, read without touching p;
  * NULL when p is no 16-aligned address inside one. */
 MMI_HIDDEN struct mmi_region *mmi_arena_of(const struct mm_heap *h, const void *p);
@@ -466,11 +457,13 @@ struct mmi_shard;
  */
 struct mmi_slab_page {
 	void *free;			/* owner: local free list, masked links */
-	uint32_t bsize;			/* set when the page gets its class */
+	uint32_t bsize;			/* set last when the page gets its class, 0
+					 * when it has none: see mmi_slab_page_ready */
 	uint32_t recip;			/* ceil(2^32 / bsize): slot = off * recip >> 32 */
 	uintptr_t area;			/* slot 0 */
 	uint16_t nslots;		/* slots the page holds */
-	uint16_t carved;		/* slots [0, carved) were ever handed out */
+	uint16_t carved;		/* slots [0, carved) were ever handed out;
+					 * atomic: walkers read it */
 	uint16_t used;			/* owner: USED or REMOTE slots */
 	uint8_t cls;
 	uint8_t in_use;			/* 0: the page is free in its segment */
@@ -494,6 +487,14 @@ struct mmi_segment {
 	((sizeof(struct mmi_segment) + MMI_ALIGN - 1) & ~(size_t)(MMI_ALIGN - 1))
 #define MMI_SLAB_META_BYTES (MMI_SLAB_STATES_OFFSET + MMI_SLAB_PAGES * MMI_SLAB_MAX_SLOTS)
 #define MMI_SLAB_FIRST_PAGE ((MMI_SLAB_META_BYTES + MMI_SLAB_PAGE - 1) / MMI_SLAB_PAGE)
+
+/* For walkers (other threads, under shards_lock): the page's block size,
+ * 0 when the page has no class; after a non-zero answer the page's other
+ * fixed fields (area, nslots, cls, shard) can be read. */
+static inline size_t mmi_slab_page_ready(const struct mmi_slab_page *page)
+{
+	return __atomic_load_n(&page->bsize, __ATOMIC_ACQUIRE);
+}
 
 static inline struct mmi_segment *mmi_segment_of(const void *p)
 {
@@ -553,6 +554,8 @@ MMI_HIDDEN enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg,
 	struct mmi_slab_page *page, void *p);
 MMI_HIDDEN unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page);
 MMI_HIDDEN void mmi_slab_rebuild(struct mmi_segment *seg, struct mmi_slab_page *page);
+/* MMI_SLAB_OK when p is an in-use slot of page (nothing changes). */
+MMI_HIDDEN enum mmi_slab_verdict mmi_slab_verdict(const struct mmi_slab_page *page, const void *p);
 
 /* shard.c: one thread's part of a heap's slab pages.
  *
@@ -577,106 +580,54 @@ MMI_HIDDEN void *mmi_shard_alloc(struct mmi_shard *s, size_t size);	/* size <= M
 MMI_HIDDEN enum mmi_slab_verdict mmi_shard_free(struct mmi_shard *s, struct mmi_segment *seg,
 	void *p);
 MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);
-MMI_HIDDEN void mmi_shards_lock(void);	/* fork: adoption and the shard list */
+MMI_HIDDEN void mmi_shards_lock(void);	/* adoption, trim, and every look inside */
 MMI_HIDDEN void mmi_shards_unlock(void);
+MMI_HIDDEN void mmi_shards_after_fork_child(struct mm_heap *h, struct mmi_shard *mine);
 
-/* cache.c: per-thread caches of small blocks, for the default heap; the
- * fast paths are here so that malloc and free inline them */
-#define MMI_CACHE_BINS (MMI_CACHE_MAX_BSIZE / MMI_ALIGN - 1)	/* 32..1024 */
-enum { MMI_CACHE_UNSET, MMI_CACHE_ENTERING, MMI_CACHE_ACTIVE, MMI_CACHE_GONE };
-struct mmi_tcache {
-	struct mmi_block *bin[MMI_CACHE_BINS];	/* linked through next_free */
-	unsigned char count[MMI_CACHE_BINS];
-	unsigned char state;
-	size_t allocs, frees;		/* served here, not yet told to the heap */
+/* Looking inside the slab pages of every shard of h (shard.c); each takes
+ * shards_lock, so no segment goes away meanwhile.  Figures are exact when
+ * no other thread allocates or frees at the same time. */
+struct mmi_slab_tally {
+	size_t used_blocks, used_bytes, free_blocks, free_bytes, largest_free;
+	size_t segments;
+	uint64_t allocs, frees;
 };
-MMI_HIDDEN extern __thread struct mmi_tcache mmi_tcache MMI_TLS;
-MMI_HIDDEN void mmi_cache_init(void);
-MMI_HIDDEN struct mmi_tcache *mmi_cache_start(void);
-MMI_HIDDEN void mmi_cache_overflow(struct mm_heap *h, struct mmi_tcache *t, unsigned bin);
-MMI_HIDDEN void mmi_cache_flush(struct mm_heap *h);
+MMI_HIDDEN void mmi_slabs_tally(struct mm_heap *h, struct mmi_slab_tally *t);
+/* Visits up to limit slots (0: all) handed out at some point -- in use,
+ * or free -- with addresses above *cursor, in address order; *cursor is
+ * left at the last one visited, UINTPTR_MAX when there are no more. */
+MMI_HIDDEN int mmi_slabs_visit(struct mm_heap *h, uintptr_t *cursor, size_t limit,
+	mm_visit_fn visit, void *arg);
+MMI_HIDDEN int mmi_slabs_check(struct mm_heap *h);	/* 0, or -1: corrupt */
+MMI_HIDDEN int mmi_slabs_trim(struct mm_heap *h);	/* 1 if anything went back */
 
-static inline unsigned mmi_cache_bin(size_t bsize)
+/* thread.c: each thread's shard of the default heap.  Set up on the
+ * thread's first small allocation; while that is under way (registering
+ * the thread's exit may allocate) and after the thread's teardown began,
+ * the thread has none and its small requests go to the block engine. */
+enum { MMI_THREAD_UNSET, MMI_THREAD_ENTERING, MMI_THREAD_ACTIVE, MMI_THREAD_GONE };
+struct mmi_thread {
+	struct mmi_shard *shard;
+	unsigned char state;
+};
+MMI_HIDDEN extern __thread struct mmi_thread mmi_thread MMI_TLS;
+MMI_HIDDEN void mmi_thread_init(void);
+MMI_HIDDEN struct mmi_shard *mmi_thread_start(struct mm_heap *h);
+
+/* The calling thread's shard of h (the default heap), starting it if need
+ * be; NULL when the thread cannot have one now. */
+static inline struct mmi_shard *mmi_thread_shard(struct mm_heap *h)
 {
-	return (unsigned)(bsize / MMI_ALIGN) - 2;
+	struct mmi_thread *t = &mmi_thread;
+
+	return MMI_LIKELY(t->state == MMI_THREAD_ACTIVE) ? t->shard : mmi_thread_start(h);
 }
-
-/* Small blocks are cheap to keep: more of them per list. */
-static inline unsigned mmi_cache_limit(unsigned bin)
+/* ... or only if it has one already. */
+static inline struct mmi_shard *mmi_thread_shard_if_any(void)
 {
-	return bin < 15 ? 32 : 16;
-}
+	struct mmi_thread *t = &mmi_thread;
 
-static inline struct mmi_tcache *mmi_cache_get(void)
-{
-	struct mmi_tcache *t = &mmi_tcache;
-
-	return MMI_LIKELY(t->state == MMI_CACHE_ACTIVE) ? t : mmi_cache_start();
-}
-
-/*
- * A cached block's link to the next one is stored masked with a secret and
- * its own address, so that a write after free cannot aim the next malloc
- * at an address of its choosing: a forged link decodes to garbage, which
- * the pop below refuses before reading through it.
- */
-static inline struct mmi_block *mmi_cache_link(const struct mm_heap *h,
-	const struct mmi_block *b, const struct mmi_block *next)
-{
-	return (struct mmi_block *)((uintptr_t)next ^ h->link_key ^ ((uintptr_t)b >> 4));
-}
-MMI_HIDDEN _Noreturn void mmi_cache_corrupt(const struct mmi_block *b);
-
-/* Take b, the head of its list, out of the cache: check its header and
- * its link, mark it in use; returns the block after it (NULL at the end). */
-static inline struct mmi_block *mmi_cache_take_or_die(struct mm_heap *h,
-	struct mmi_block *b, size_t bsize)
-{
-	uintptr_t cookie = mmi_cookie_load(b);
-	struct mmi_block *next;
-
-	if (MMI_UNLIKELY(cookie != mmi_cached_cookie(h, b, bsize)))
-		mmi_cache_corrupt(b);
-	next = mmi_cache_link(h, b, b->next_free);
-	if (next && MMI_UNLIKELY(((uintptr_t)next & (MMI_ALIGN - 1)) ||
-				 !mmi_region_of((uintptr_t)next)))
-		mmi_cache_corrupt(b);
-	mmi_cookie_store(b, cookie ^ h->cache_key);	/* in use again */
-	return next;
-}
-
-static inline void *mmi_cache_alloc(struct mm_heap *h, size_t bsize)
-{
-	struct mmi_tcache *t = mmi_cache_get();
-	unsigned i = mmi_cache_bin(bsize);
-	struct mmi_block *b;
-
-	if (!t || !(b = t->bin[i]))
-		return NULL;
-	t->bin[i] = mmi_cache_take_or_die(h, b, bsize);
-	t->count[i]--;
-	t->allocs++;
-	return mmi_payload(b);
-}
-
-static inline int mmi_cache_free(struct mm_heap *h, struct mmi_block *b)
-{
-	size_t bsize = mmi_bsize(b);
-	struct mmi_tcache *t;
-	unsigned i;
-
-	if (bsize > MMI_CACHE_MAX_BSIZE || !(t = mmi_cache_get()))
-		return 0;
-	i = mmi_cache_bin(bsize);
-	if (MMI_UNLIKELY(t->count[i] >= mmi_cache_limit(i)))
-		mmi_cache_overflow(h, t, i);
-	/* the caller checked the in-use cookie (quick_valid_or_die) */
-	mmi_cookie_store(b, mmi_cookie_load(b) ^ h->cache_key);
-	b->next_free = mmi_cache_link(h, b, t->bin[i]);
-	t->bin[i] = b;
-	t->count[i]++;
-	t->frees++;
-	return 1;
+	return t->state == MMI_THREAD_ACTIVE ? t->shard : NULL;
 }
 
 /* init.c: the default heap, the list of heaps, fork handlers */

@@ -77,6 +77,7 @@ struct mmi_slab_page *mmi_segment_page_take(struct mmi_segment *seg)
 void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page)
 {
 	MMI_ASSERT(page->in_use && page->used == 0);
+	__atomic_store_n(&page->bsize, 0, __ATOMIC_RELEASE);	/* walkers: no class */
 	memset(page->state, MMI_SLOT_UNUSED, page->nslots);
 	page->in_use = 0;
 	page->free = NULL;

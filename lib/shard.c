@@ -171,7 +171,7 @@ void *mmi_shard_alloc(struct mmi_shard *s, size_t size)
 	if (!p)
 		p = alloc_slow(s, cls);
 	if (p)
-		s->allocs++;
+		__atomic_store_n(&s->allocs, s->allocs + 1, __ATOMIC_RELAXED);	/* read by stats */
 	return p;
 }
 
@@ -187,7 +187,7 @@ enum mmi_slab_verdict mmi_shard_free(struct mmi_shard *s, struct mmi_segment *se
 	if (s && __atomic_load_n(&pg->shard, __ATOMIC_RELAXED) == s) {
 		v = mmi_slab_free_local(seg, pg, p);
 		if (v == MMI_SLAB_OK)
-			s->frees++;
+			__atomic_store_n(&s->frees, s->frees + 1, __ATOMIC_RELAXED);
 		return v;
 	}
 	return mmi_slab_free_remote(seg, pg, p);
@@ -210,7 +210,8 @@ static void queue_remove(struct mmi_shard *s, struct mmi_slab_page *pg)
 /*
  * Everything s holds empty goes back: pages with no slot in use lose their
  * class and their memory (MADV_DONTNEED), segments with no page in use are
- * unmapped.  1 if anything went.
+ * unmapped.  1 if anything went.  Under shards_lock (walkers may be
+ * reading the segments), by s's thread or for an abandoned s.
  */
 int mmi_shard_trim(struct mmi_shard *s)
 {
@@ -244,5 +245,220 @@ int mmi_shard_trim(struct mmi_shard *s)
 			at = &seg->next;
 		}
 	}
+	return released;
+}
+
+/* --- fork ---------------------------------------------------------------------------- */
+
+/* In the child of fork: only the forking thread is left.  Every other
+ * shard of h that had a thread is abandoned, to be adopted (and rebuilt
+ * from its state bytes) by the child's next new thread.  shards_lock is
+ * held across the fork (init.c), so no adoption was half done. */
+void mmi_shards_after_fork_child(struct mm_heap *h, struct mmi_shard *mine)
+{
+	for (struct mmi_shard *s = h->shards; s; s = s->next_shard) {
+		int on_stack = 0;
+
+		for (struct mmi_shard *a = h->abandoned; a; a = a->next_abandoned)
+			on_stack |= a == s;
+		if (s != mine && !on_stack)
+			mmi_shard_abandon(s);
+	}
+}
+
+/* --- looking inside ------------------------------------------------------------------ */
+
+/* The segment of h at the lowest address above lo, or NULL (shards_lock). */
+static struct mmi_segment *segment_above(struct mm_heap *h, uintptr_t lo)
+{
+	struct mmi_segment *best = NULL;
+
+	for (struct mmi_shard *s = __atomic_load_n(&h->shards, __ATOMIC_ACQUIRE); s;
+	     s = s->next_shard)
+		for (struct mmi_segment *seg = __atomic_load_n(&s->segments, __ATOMIC_ACQUIRE);
+		     seg; seg = seg->next)
+			if ((uintptr_t)seg >= lo && (!best || seg < best))
+				best = seg;
+	return best;
+}
+
+int mmi_slabs_visit(struct mm_heap *h, uintptr_t *cursor, size_t limit,
+	mm_visit_fn visit, void *arg)
+{
+	uintptr_t from = *cursor == 0 ? 0 : *cursor + 1;
+	size_t n = 0;
+	int ret = 0;
+
+	if (*cursor == UINTPTR_MAX)
+		return 0;
+	mmi_shards_lock();
+	for (struct mmi_segment *seg = segment_above(h, from & ~(uintptr_t)(MMI_SEGMENT - 1));
+	     seg; seg = segment_above(h, (uintptr_t)seg + MMI_SEGMENT)) {
+		for (size_t i = MMI_SLAB_FIRST_PAGE; i < MMI_SLAB_PAGES; i++) {
+			struct mmi_slab_page *pg = &seg->pages[i];
+			size_t bsize = mmi_slab_page_ready(pg), carved;
+
+			if (!bsize)
+				continue;
+			carved = __atomic_load_n(&pg->carved, __ATOMIC_RELAXED);
+			for (size_t k = 0; k < carved; k++) {
+				uintptr_t slot = pg->area + k * bsize;
+				unsigned char st = __atomic_load_n(&pg->state[k], __ATOMIC_RELAXED);
+
+				if (slot < from || st == MMI_SLOT_UNUSED)
+					continue;
+				if (limit && n == limit)
+					goto out;
+				*cursor = slot;
+				n++;
+				ret = visit((void *)slot, bsize, st == MMI_SLOT_USED, arg);
+				if (ret)
+					goto out;
+			}
+		}
+	}
+	*cursor = UINTPTR_MAX;
+out:
+	mmi_shards_unlock();
+	return ret;
+}
+
+void mmi_slabs_tally(struct mm_heap *h, struct mmi_slab_tally *t)
+{
+	memset(t, 0, sizeof *t);
+	mmi_shards_lock();
+	for (struct mmi_shard *s = __atomic_load_n(&h->shards, __ATOMIC_ACQUIRE); s;
+	     s = s->next_shard) {
+		t->allocs += __atomic_load_n(&s->allocs, __ATOMIC_RELAXED);
+		t->frees += __atomic_load_n(&s->frees, __ATOMIC_RELAXED);
+		for (struct mmi_segment *seg = __atomic_load_n(&s->segments, __ATOMIC_ACQUIRE);
+		     seg; seg = seg->next) {
+			t->segments++;
+			for (size_t i = MMI_SLAB_FIRST_PAGE; i < MMI_SLAB_PAGES; i++) {
+				struct mmi_slab_page *pg = &seg->pages[i];
+				size_t bsize = mmi_slab_page_ready(pg);
+				size_t carved = bsize ? __atomic_load_n(&pg->carved, __ATOMIC_RELAXED) : 0;
+
+				for (size_t k = 0; k < carved; k++) {
+					unsigned char st = __atomic_load_n(&pg->state[k], __ATOMIC_RELAXED);
+					if (st == MMI_SLOT_USED) {
+						t->used_blocks++;
+						t->used_bytes += bsize;
+					} else if (st != MMI_SLOT_UNUSED) {
+						t->free_blocks++;
+						t->free_bytes += bsize;
+						if (bsize > t->largest_free)
+							t->largest_free = bsize;
+					}
+				}
+			}
+		}
+	}
+	mmi_shards_unlock();
+}
+
+/* The page's fixed fields agree with its class and place. */
+static int page_sane(struct mmi_segment *seg, struct mmi_slab_page *pg, size_t bsize)
+{
+	size_t i = (size_t)(pg - seg->pages);
+
+	return pg->cls < MMI_SLAB_CLASSES && mmi_slab_class_bsize[pg->cls] == bsize &&
+	       pg->area == (uintptr_t)seg + i * MMI_SLAB_PAGE &&
+	       pg->nslots == MMI_SLAB_PAGE / bsize &&
+	       pg->recip == (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize) &&
+	       __atomic_load_n(&pg->carved, __ATOMIC_RELAXED) <= pg->nslots &&
+	       pg->state == (unsigned char *)seg + MMI_SLAB_STATES_OFFSET + i * MMI_SLAB_MAX_SLOTS;
+}
+
+/* Only for a page nobody else changes (the caller's own shard): the free
+ * list holds exactly the FREE slots, once each, and used counts the rest. */
+static int page_lists_agree(struct mmi_segment *seg, struct mmi_slab_page *pg)
+{
+	size_t nfree = 0, nused = 0, onlist = 0;
+
+	for (size_t k = 0; k < pg->carved; k++) {
+		unsigned char st = __atomic_load_n(&pg->state[k], __ATOMIC_RELAXED);
+		nfree += st == MMI_SLOT_FREE;
+		nused += st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE;
+	}
+	for (void *slot = pg->free; slot; onlist++) {
+		long idx = mmi_slab_index(pg, slot);
+
+		if (onlist >= nfree || idx < 0 || (size_t)idx >= pg->carved ||
+		    __atomic_load_n(&pg->state[idx], __ATOMIC_RELAXED) != MMI_SLOT_FREE)
+			return -1;
+		slot = (void *)((uintptr_t)__atomic_load_n((void **)slot, __ATOMIC_RELAXED) ^
+				seg->link_key ^ ((uintptr_t)slot >> 4));
+	}
+	return onlist == nfree && pg->used == nused ? 0 : -1;
+}
+
+int mmi_slabs_check(struct mm_heap *h)
+{
+	struct mmi_shard *mine = mmi_thread_shard_if_any();
+	int ret = 0;
+
+	mmi_shards_lock();
+	for (struct mmi_shard *s = __atomic_load_n(&h->shards, __ATOMIC_ACQUIRE); s && !ret;
+	     s = s->next_shard) {
+		int quiet = s == mine || __atomic_load_n(&s->abandoned, __ATOMIC_RELAXED);
+
+		if (s->heap != h)
+			ret = -1;
+		for (struct mmi_segment *seg = __atomic_load_n(&s->segments, __ATOMIC_ACQUIRE);
+		     seg && !ret; seg = seg->next) {
+			uintptr_t base = (uintptr_t)seg;
+
+			if ((base & (MMI_SEGMENT - 1)) || seg->shard != s ||
+			    seg->region.kind != MMI_REGION_SEGMENT || seg->region.heap != h ||
+			    seg->region.start != base || seg->region.end != base + MMI_SEGMENT ||
+			    mmi_pagemap_find(base) != &seg->region ||
+			    mmi_pagemap_find(base + MMI_SEGMENT - 1) != &seg->region) {
+				ret = -1;
+				break;
+			}
+			for (size_t i = MMI_SLAB_FIRST_PAGE; i < MMI_SLAB_PAGES && !ret; i++) {
+				struct mmi_slab_page *pg = &seg->pages[i];
+				size_t bsize = mmi_slab_page_ready(pg), carved;
+
+				if (!bsize)
+					continue;
+				carved = __atomic_load_n(&pg->carved, __ATOMIC_RELAXED);
+				if (!page_sane(seg, pg, bsize) ||
+				    __atomic_load_n(&pg->shard, __ATOMIC_RELAXED) != s) {
+					ret = -1;
+					break;
+				}
+				for (size_t k = 0; k < pg->nslots; k++) {
+					unsigned char st = __atomic_load_n(&pg->state[k], __ATOMIC_RELAXED);
+					/* another thread's page may carve meanwhile */
+					if (st > MMI_SLOT_REMOTE ||
+					    (quiet && k >= carved && st != MMI_SLOT_UNUSED))
+						ret = -1;
+				}
+				if (!ret && quiet && s == mine)
+					ret = page_lists_agree(seg, pg);
+			}
+		}
+	}
+	mmi_shards_unlock();
+	return ret;
+}
+
+/* mm_trim: the calling thread's shard of h and every abandoned one. */
+int mmi_slabs_trim(struct mm_heap *h)
+{
+	struct mmi_shard *mine = mmi_thread_shard_if_any();
+	int released = 0;
+
+	mmi_shards_lock();
+	if (mine && mine->heap == h)
+		released |= mmi_shard_trim(mine);
+	/* nobody pops while shards_lock is held: the stack below its head
+	 * stays as it is */
+	for (struct mmi_shard *a = __atomic_load_n(&h->abandoned, __ATOMIC_ACQUIRE); a;
+	     a = a->next_abandoned)
+		released |= mmi_shard_trim(a);
+	mmi_shards_unlock();
 	return released;
 }

@@ -50,16 +50,17 @@ void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	uintptr_t page_start = ((uintptr_t)seg + (size_t)(page - seg->pages) * MMI_SLAB_PAGE);
 
 	MMI_ASSERT(cls < MMI_SLAB_CLASSES && page->in_use);
-	page->bsize = (uint32_t)bsize;
 	page->recip = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
 	page->area = page_start;
 	page->nslots = (uint16_t)(MMI_SLAB_PAGE / bsize);
-	page->carved = 0;
+	__atomic_store_n(&page->carved, 0, __ATOMIC_RELAXED);
 	page->used = 0;
 	page->cls = (uint8_t)cls;
 	page->free = NULL;
 	__atomic_store_n(&page->remote, NULL, __ATOMIC_RELAXED);
-	__atomic_store_n(&page->shard, owner, __ATOMIC_RELEASE);
+	__atomic_store_n(&page->shard, owner, __ATOMIC_RELAXED);
+	/* last: a walker that sees bsize sees the rest (mmi_slab_page_ready) */
+	__atomic_store_n(&page->bsize, (uint32_t)bsize, __ATOMIC_RELEASE);
 }
 
 /* A slot of page for its owner, or NULL when the page is full (its remote
@@ -75,7 +76,9 @@ void *mmi_slab_alloc(struct mmi_segment *seg, struct mmi_slab_page *page)
 		if (page->state[idx] != MMI_SLOT_FREE)
 			mmi_fatal("heap corruption at", slot);
 	} else if (page->carved < page->nslots) {
-		idx = page->carved++;
+		idx = page->carved;
+		/* walkers read carved without the owner's cooperation */
+		__atomic_store_n(&page->carved, (uint16_t)(idx + 1), __ATOMIC_RELAXED);
 		slot = (void *)(page->area + (size_t)idx * page->bsize);
 	} else {
 		return NULL;
@@ -86,7 +89,7 @@ void *mmi_slab_alloc(struct mmi_segment *seg, struct mmi_slab_page *page)
 }
 
 /* What freeing p, which lies in page, would be; p's slot index in *idx. */
-static enum mmi_slab_verdict classify(struct mmi_slab_page *page, const void *p, long *idx)
+static enum mmi_slab_verdict classify(const struct mmi_slab_page *page, const void *p, long *idx)
 {
 	uintptr_t off = (uintptr_t)p - page->area;
 
@@ -193,4 +196,11 @@ void mmi_slab_rebuild(struct mmi_segment *seg, struct mmi_slab_page *page)
 	}
 	page->free = list;
 	page->used = (uint16_t)used;
+}
+
+enum mmi_slab_verdict mmi_slab_verdict(const struct mmi_slab_page *page, const void *p)
+{
+	long idx;
+
+	return classify(page, p, &idx);
 }

@@ -88,7 +88,9 @@ START_TEST(test_alloc_many_pages_and_segments)
 		ck_assert(tu_check(v[i], size_for(i), i));
 		ck_assert_int_eq(mmi_shard_free(s, seg_of(v[i]), v[i]), MMI_SLAB_OK);
 	}
+	mmi_shards_lock();
 	ck_assert_int_eq(mmi_shard_trim(s), 1);
+	mmi_shards_unlock();
 	ck_assert_ptr_null(s->segments);
 	ck_assert_ptr_null(mmi_region_of((uintptr_t)v[0]));
 	mm_heap_destroy(h);
