@@ -598,19 +598,19 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 	struct mmi_block *b;
 	size_t bsize;
 
+	*fresh = 0;
+	if ((h->flags & MMI_SLAB_FLAG) && size <= MMI_SLAB_MAX_BSIZE) {
+		struct mmi_shard *s = mmi_thread_shard(h);
+		void *p = s ? mmi_shard_alloc(s, size) : NULL;
+		if (MMI_LIKELY(p != NULL))
+			return p;
+		/* no shard now, or no memory for a segment: the block engine */
+	}
 	if (size >= MMI_BSIZE_MAX) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	bsize = request_bsize(size);
-	*fresh = 0;
-	if ((h->flags & MMI_SLAB_FLAG) && size <= MMI_SLAB_MAX_BSIZE) {
-		struct mmi_shard *s = mmi_thread_shard(h);
-		void *p = s ? mmi_shard_alloc(s, size) : NULL;
-		if (p)
-			return p;
-		/* no shard now, or no memory for a segment: the block engine */
-	}
 	if (goes_large(h, bsize)) {
 		*fresh = 1;
 		return mmi_large_alloc(h, size, MMI_ALIGN);

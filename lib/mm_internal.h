@@ -456,7 +456,10 @@ struct mmi_shard;
  * and change a USED state byte to REMOTE (compare-and-swap on the byte).
  */
 struct mmi_slab_page {
-	void *free;			/* owner: local free list, masked links */
+	uint16_t free_head;		/* owner: local free list: first slot + 1,
+					 * 0 when empty; masked links in the slots */
+	uint16_t pad_;
+	uint32_t limit;			/* nslots * bsize: offsets below are slots */
 	uint32_t bsize;			/* set last when the page gets its class, 0
 					 * when it has none: see mmi_slab_page_ready */
 	uint32_t recip;			/* ceil(2^32 / bsize): slot = off * recip >> 32 */
@@ -529,7 +532,56 @@ static inline unsigned mmi_slab_class(size_t size)
 }
 MMI_HIDDEN void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	unsigned cls, struct mmi_shard *owner);
-MMI_HIDDEN void *mmi_slab_alloc(struct mmi_segment *seg, struct mmi_slab_page *page);
+MMI_HIDDEN void *mmi_slab_carve(struct mmi_slab_page *page);
+MMI_HIDDEN _Noreturn void mmi_slab_corrupt(const void *slot);
+
+/*
+ * Free-list links: a free slot's first word holds the index of the next
+ * free slot plus one (0: the end), masked with the segment's secret and
+ * the slot's own address.  A write after free cannot aim malloc at an
+ * address of its choosing: anything but a slot index of the same page
+ * decodes to a number out of range, which is heap corruption.
+ */
+static inline uintptr_t mmi_slab_link_mask(const struct mmi_segment *seg, const void *slot)
+{
+	return seg->link_key ^ ((uintptr_t)slot >> 4);
+}
+static inline void mmi_slab_link_store(const struct mmi_segment *seg, void *slot, unsigned next)
+{
+	__atomic_store_n((uintptr_t *)slot, (uintptr_t)next ^ mmi_slab_link_mask(seg, slot),
+			 __ATOMIC_RELAXED);
+}
+/* The link in slot, checked: the next slot + 1, or 0. */
+static inline unsigned mmi_slab_link_load(const struct mmi_segment *seg,
+	const struct mmi_slab_page *page, const void *slot)
+{
+	uintptr_t v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED) ^
+		      mmi_slab_link_mask(seg, slot);
+
+	if (MMI_UNLIKELY(v > page->nslots))
+		mmi_slab_corrupt(slot);
+	return (unsigned)v;
+}
+
+/* A slot of page for its owner, or NULL when the page is full (its remote
+ * frees not yet collected).  The fast path: a pop and a state store. */
+static inline void *mmi_slab_alloc(struct mmi_segment *seg, struct mmi_slab_page *page)
+{
+	unsigned head = page->free_head;
+	unsigned idx;
+	void *slot;
+
+	if (MMI_UNLIKELY(!head))
+		return mmi_slab_carve(page);
+	idx = head - 1;
+	slot = (void *)(page->area + (size_t)idx * page->bsize);
+	page->free_head = (uint16_t)mmi_slab_link_load(seg, page, slot);
+	if (MMI_UNLIKELY(__atomic_load_n(&page->state[idx], __ATOMIC_RELAXED) != MMI_SLOT_FREE))
+		mmi_slab_corrupt(slot);
+	__atomic_store_n(&page->state[idx], MMI_SLOT_USED, __ATOMIC_RELAXED);
+	page->used++;
+	return slot;
+}
 /* The slot index of p in page; -1 when p is no slot start (in the middle of
  * one, or outside the carved slots). */
 static inline long mmi_slab_index(const struct mmi_slab_page *page, const void *p)
@@ -537,7 +589,7 @@ static inline long mmi_slab_index(const struct mmi_slab_page *page, const void *
 	uintptr_t off = (uintptr_t)p - page->area;
 	uint32_t idx;
 
-	if (off >= (uintptr_t)page->nslots * page->bsize)
+	if (off >= page->limit)
 		return -1;
 	idx = (uint32_t)(((uint64_t)off * page->recip) >> 32);
 	return off == (uintptr_t)idx * page->bsize ? (long)idx : -1;
@@ -576,7 +628,28 @@ struct mmi_shard {
 };
 MMI_HIDDEN struct mmi_shard *mmi_shard_acquire(struct mm_heap *h);	/* adopt or make; NULL: no memory */
 MMI_HIDDEN void mmi_shard_abandon(struct mmi_shard *s);
-MMI_HIDDEN void *mmi_shard_alloc(struct mmi_shard *s, size_t size);	/* size <= MMI_SLAB_MAX_BSIZE */
+MMI_HIDDEN void *mmi_shard_alloc_slow(struct mmi_shard *s, unsigned cls);
+
+/* A counter of the owner's, which statistics read from other threads. */
+static inline void mmi_shard_count(uint64_t *c)
+{
+	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
+/* A slot of at least size bytes (size <= MMI_SLAB_MAX_BSIZE) from s's
+ * pages, or NULL when no memory can be had.  The fast path: the class, the
+ * direct page, a pop. */
+static inline void *mmi_shard_alloc(struct mmi_shard *s, size_t size)
+{
+	unsigned cls = mmi_slab_class(size);
+	struct mmi_slab_page *pg = s->direct[cls];
+
+	if (MMI_LIKELY(pg && pg->free_head)) {
+		mmi_shard_count(&s->allocs);
+		return mmi_slab_alloc(mmi_segment_of(pg), pg);
+	}
+	return mmi_shard_alloc_slow(s, cls);
+}
 MMI_HIDDEN enum mmi_slab_verdict mmi_shard_free(struct mmi_shard *s, struct mmi_segment *seg,
 	void *p);
 MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);

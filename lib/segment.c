@@ -80,7 +80,7 @@ void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page
 	__atomic_store_n(&page->bsize, 0, __ATOMIC_RELEASE);	/* walkers: no class */
 	memset(page->state, MMI_SLOT_UNUSED, page->nslots);
 	page->in_use = 0;
-	page->free = NULL;
+	page->free_head = 0;
 	__atomic_store_n(&page->remote, NULL, __ATOMIC_RELAXED);
 	seg->free_pages++;
 }

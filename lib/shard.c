@@ -162,16 +162,16 @@ static void *alloc_slow(struct mmi_shard *s, unsigned cls)
 	return mmi_slab_alloc(mmi_segment_of(pg), pg);
 }
 
-void *mmi_shard_alloc(struct mmi_shard *s, size_t size)
+/* The direct page of cls has no free slot on its list (mmi_shard_alloc). */
+void *mmi_shard_alloc_slow(struct mmi_shard *s, unsigned cls)
 {
-	unsigned cls = mmi_slab_class(size);
 	struct mmi_slab_page *pg = s->direct[cls];
-	void *p = pg ? mmi_slab_alloc(mmi_segment_of(pg), pg) : NULL;
+	void *p = pg ? mmi_slab_carve(pg) : NULL;
 
 	if (!p)
 		p = alloc_slow(s, cls);
 	if (p)
-		__atomic_store_n(&s->allocs, s->allocs + 1, __ATOMIC_RELAXED);	/* read by stats */
+		mmi_shard_count(&s->allocs);
 	return p;
 }
 
@@ -187,7 +187,7 @@ enum mmi_slab_verdict mmi_shard_free(struct mmi_shard *s, struct mmi_segment *se
 	if (s && __atomic_load_n(&pg->shard, __ATOMIC_RELAXED) == s) {
 		v = mmi_slab_free_local(seg, pg, p);
 		if (v == MMI_SLAB_OK)
-			__atomic_store_n(&s->frees, s->frees + 1, __ATOMIC_RELAXED);
+			mmi_shard_count(&s->frees);
 		return v;
 	}
 	return mmi_slab_free_remote(seg, pg, p);
@@ -364,7 +364,7 @@ static int page_sane(struct mmi_segment *seg, struct mmi_slab_page *pg, size_t b
 
 	return pg->cls < MMI_SLAB_CLASSES && mmi_slab_class_bsize[pg->cls] == bsize &&
 	       pg->area == (uintptr_t)seg + i * MMI_SLAB_PAGE &&
-	       pg->nslots == MMI_SLAB_PAGE / bsize &&
+	       pg->nslots == MMI_SLAB_PAGE / bsize && pg->limit == pg->nslots * bsize &&
 	       pg->recip == (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize) &&
 	       __atomic_load_n(&pg->carved, __ATOMIC_RELAXED) <= pg->nslots &&
 	       pg->state == (unsigned char *)seg + MMI_SLAB_STATES_OFFSET + i * MMI_SLAB_MAX_SLOTS;
@@ -381,14 +381,19 @@ static int page_lists_agree(struct mmi_segment *seg, struct mmi_slab_page *pg)
 		nfree += st == MMI_SLOT_FREE;
 		nused += st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE;
 	}
-	for (void *slot = pg->free; slot; onlist++) {
-		long idx = mmi_slab_index(pg, slot);
+	for (unsigned head = pg->free_head; head; onlist++) {
+		size_t idx = head - 1;
+		const void *slot = (const void *)(pg->area + idx * pg->bsize);
+		uintptr_t v;
 
-		if (onlist >= nfree || idx < 0 || (size_t)idx >= pg->carved ||
+		if (onlist >= nfree || idx >= pg->carved ||
 		    __atomic_load_n(&pg->state[idx], __ATOMIC_RELAXED) != MMI_SLOT_FREE)
 			return -1;
-		slot = (void *)((uintptr_t)__atomic_load_n((void **)slot, __ATOMIC_RELAXED) ^
-				seg->link_key ^ ((uintptr_t)slot >> 4));
+		v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED) ^
+		    mmi_slab_link_mask(seg, slot);
+		if (v > pg->nslots)
+			return -1;
+		head = (unsigned)v;
 	}
 	return onlist == nfree && pg->used == nused ? 0 : -1;
 }

@@ -23,24 +23,37 @@ const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES] = {
 	160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
 };
 
-static void *link_mask(const struct mmi_segment *seg, const void *slot, const void *next)
+void mmi_slab_corrupt(const void *slot)
 {
-	return (void *)((uintptr_t)next ^ seg->link_key ^ ((uintptr_t)slot >> 4));
+	mmi_fatal("heap corruption at", slot);
 }
 
-static void slot_link_store(struct mmi_segment *seg, void *slot, void *next)
+/* Remote lists link slots by masked address (pushers know no index). */
+static void *remote_mask(const struct mmi_segment *seg, const void *slot, const void *next)
 {
-	__atomic_store_n((void **)slot, link_mask(seg, slot, next), __ATOMIC_RELAXED);
+	return (void *)((uintptr_t)next ^ mmi_slab_link_mask(seg, slot));
 }
 
-/* The slot after slot on a list of page; dies on a forged link. */
-static void *slot_next_or_die(struct mmi_segment *seg, struct mmi_slab_page *page, void *slot)
+static void remote_link_store(struct mmi_segment *seg, void *slot, void *next)
 {
-	void *next = link_mask(seg, slot, __atomic_load_n((void **)slot, __ATOMIC_RELAXED));
+	__atomic_store_n((void **)slot, remote_mask(seg, slot, next), __ATOMIC_RELAXED);
+}
+
+/* The slot after slot on a remote list of page; dies on a forged link. */
+static void *remote_next_or_die(struct mmi_segment *seg, struct mmi_slab_page *page, void *slot)
+{
+	void *next = remote_mask(seg, slot, __atomic_load_n((void **)slot, __ATOMIC_RELAXED));
 
 	if (next && mmi_slab_index(page, next) < 0)
-		mmi_fatal("heap corruption at", slot);
+		mmi_slab_corrupt(slot);
 	return next;
+}
+
+/* Push slot idx onto page's local free list. */
+static void local_push(struct mmi_segment *seg, struct mmi_slab_page *page, void *slot, long idx)
+{
+	mmi_slab_link_store(seg, slot, page->free_head);
+	page->free_head = (uint16_t)(idx + 1);
 }
 
 void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
@@ -53,39 +66,30 @@ void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	page->recip = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
 	page->area = page_start;
 	page->nslots = (uint16_t)(MMI_SLAB_PAGE / bsize);
+	page->limit = (uint32_t)(page->nslots * bsize);
 	__atomic_store_n(&page->carved, 0, __ATOMIC_RELAXED);
 	page->used = 0;
 	page->cls = (uint8_t)cls;
-	page->free = NULL;
+	page->free_head = 0;
 	__atomic_store_n(&page->remote, NULL, __ATOMIC_RELAXED);
 	__atomic_store_n(&page->shard, owner, __ATOMIC_RELAXED);
 	/* last: a walker that sees bsize sees the rest (mmi_slab_page_ready) */
 	__atomic_store_n(&page->bsize, (uint32_t)bsize, __ATOMIC_RELEASE);
 }
 
-/* A slot of page for its owner, or NULL when the page is full (its remote
- * frees not yet collected). */
-void *mmi_slab_alloc(struct mmi_segment *seg, struct mmi_slab_page *page)
+/* The free list is empty: the next never-used slot, or NULL when the page
+ * is full. */
+void *mmi_slab_carve(struct mmi_slab_page *page)
 {
-	void *slot = page->free;
-	long idx;
+	unsigned idx = page->carved;
 
-	if (slot) {
-		page->free = slot_next_or_die(seg, page, slot);
-		idx = mmi_slab_index(page, slot);
-		if (page->state[idx] != MMI_SLOT_FREE)
-			mmi_fatal("heap corruption at", slot);
-	} else if (page->carved < page->nslots) {
-		idx = page->carved;
-		/* walkers read carved without the owner's cooperation */
-		__atomic_store_n(&page->carved, (uint16_t)(idx + 1), __ATOMIC_RELAXED);
-		slot = (void *)(page->area + (size_t)idx * page->bsize);
-	} else {
+	if (idx >= page->nslots)
 		return NULL;
-	}
+	/* walkers read carved without the owner's cooperation */
+	__atomic_store_n(&page->carved, (uint16_t)(idx + 1), __ATOMIC_RELAXED);
 	__atomic_store_n(&page->state[idx], MMI_SLOT_USED, __ATOMIC_RELAXED);
 	page->used++;
-	return slot;
+	return (void *)(page->area + (size_t)idx * page->bsize);
 }
 
 /* What freeing p, which lies in page, would be; p's slot index in *idx. */
@@ -93,7 +97,7 @@ static enum mmi_slab_verdict classify(const struct mmi_slab_page *page, const vo
 {
 	uintptr_t off = (uintptr_t)p - page->area;
 
-	if (!page->in_use || off >= (uintptr_t)page->nslots * page->bsize)
+	if (off >= page->limit || !page->in_use)
 		return MMI_SLAB_INVALID;
 	*idx = mmi_slab_index(page, p);
 	if (*idx < 0)
@@ -118,8 +122,7 @@ enum mmi_slab_verdict mmi_slab_free_local(struct mmi_segment *seg, struct mmi_sl
 	if (v != MMI_SLAB_OK)
 		return v;
 	__atomic_store_n(&page->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
-	slot_link_store(seg, p, page->free);
-	page->free = p;
+	local_push(seg, page, p, idx);
 	page->used--;
 	return MMI_SLAB_OK;
 }
@@ -141,7 +144,7 @@ enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg, struct mmi_s
 	head = __atomic_load_n(&page->remote, __ATOMIC_RELAXED);
 	do {
 		MMI_TEST_HOOK(slab_remote_push);
-		slot_link_store(seg, p, head);
+		remote_link_store(seg, p, head);
 	} while (!__atomic_compare_exchange_n(&page->remote, &head, p, 1,
 					      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 	return MMI_SLAB_OK;
@@ -154,14 +157,13 @@ unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page)
 	unsigned n = 0;
 
 	while (slot) {
-		void *next = slot_next_or_die(seg, page, slot);
+		void *next = remote_next_or_die(seg, page, slot);
 		long idx = mmi_slab_index(page, slot);
 
 		if (__atomic_load_n(&page->state[idx], __ATOMIC_RELAXED) != MMI_SLOT_REMOTE)
-			mmi_fatal("heap corruption at", slot);
+			mmi_slab_corrupt(slot);
 		__atomic_store_n(&page->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
-		slot_link_store(seg, slot, page->free);
-		page->free = slot;
+		local_push(seg, page, slot, idx);
 		page->used--;
 		n++;
 		slot = next;
@@ -180,21 +182,17 @@ unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page)
  */
 void mmi_slab_rebuild(struct mmi_segment *seg, struct mmi_slab_page *page)
 {
-	void *list = NULL;
 	unsigned used = 0;
 
+	page->free_head = 0;
 	for (size_t i = page->carved; i-- > 0;) {
 		unsigned char st = __atomic_load_n(&page->state[i], __ATOMIC_RELAXED);
-		void *slot = (void *)(page->area + i * page->bsize);
 
-		if (st == MMI_SLOT_FREE) {
-			slot_link_store(seg, slot, list);
-			list = slot;
-		} else if (st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE) {
+		if (st == MMI_SLOT_FREE)
+			local_push(seg, page, (void *)(page->area + i * page->bsize), (long)i);
+		else if (st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE)
 			used++;
-		}
 	}
-	page->free = list;
 	page->used = (uint16_t)used;
 }
 

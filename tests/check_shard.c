@@ -239,7 +239,7 @@ START_TEST(test_adopt_torn_free_list)
 	ck_assert_int_eq(mmi_shard_free(s, seg, a), MMI_SLAB_OK);
 	ck_assert_int_eq(mmi_shard_free(s, seg, b), MMI_SLAB_OK);
 	/* torn: the list head moved past b, b's state not yet USED */
-	pg->free = NULL;
+	pg->free_head = 0;
 	pg->used = 99;
 	mmi_shard_abandon(s);
 	ck_assert_ptr_eq(mmi_shard_acquire(h), s);
