@@ -264,12 +264,12 @@ void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
  * The mapping [start, start+old_len) resized to len bytes, in place or
  * moved to a granule boundary (mremap alone picks any page); NULL, with
  * the old mapping untouched, when the system refuses.  The pagemap has
- * the leaves for the new span before anything moves.
+ * the leaves for the new span before the block is moved.
  */
 static void *remap(uintptr_t start, size_t old_len, size_t len)
 {
 	void *m = mremap((void *)start, old_len, len, 0);
-	void *target;
+	void *target, *moved;
 
 	if (m != MAP_FAILED) {
 		if (mmi_pagemap_reserve(start, start + len) == 0)
@@ -278,6 +278,7 @@ static void *remap(uintptr_t start, size_t old_len, size_t len)
 		m = mremap((void *)start, len, old_len, 0);
 		return NULL;
 	}
+	/* Where it will end: a granule-aligned placeholder, with its leaves. */
 	target = mmi_os_map_aligned(len, MMI_GRANULE);
 	if (!target)
 		return NULL;
@@ -285,10 +286,26 @@ static void *remap(uintptr_t start, size_t old_len, size_t len)
 		mmi_os_unmap(target, len);
 		return NULL;
 	}
-	m = mremap((void *)start, old_len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
-	if (m == MAP_FAILED) {
+	/* Grow where the kernel likes (no copy; the block is untouched if
+	 * this fails), then move the grown mapping whole onto the
+	 * placeholder.  One mremap that moves onto it and grows at once
+	 * would do, but valgrind mistracks that. */
+	moved = mremap((void *)start, old_len, len, MREMAP_MAYMOVE);
+	if (moved == MAP_FAILED) {
 		mmi_os_unmap(target, len);
 		return NULL;
+	}
+	if (((uintptr_t)moved & (MMI_GRANULE - 1)) == 0) {
+		if (mmi_pagemap_reserve((uintptr_t)moved, (uintptr_t)moved + len) == 0) {
+			mmi_os_unmap(target, len);
+			return moved;
+		}
+	}
+	m = mremap(moved, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+	if (m == MAP_FAILED) {
+		memcpy(target, moved, len);
+		mmi_os_unmap(moved, len);
+		m = target;
 	}
 	return m;
 }
