@@ -124,7 +124,8 @@ static struct mmi_slab_page *page_fresh(struct mmi_shard *s, unsigned cls)
 			return NULL;
 		seg->shard = s;
 		seg->next = s->segments;
-		s->segments = seg;
+		/* walkers read the list under shards_lock, without the owner */
+		__atomic_store_n(&s->segments, seg, __ATOMIC_RELEASE);
 		pg = mmi_segment_page_take(seg);
 	}
 	mmi_slab_page_init(mmi_segment_of(pg), pg, cls, s);
@@ -238,7 +239,7 @@ int mmi_shard_trim(struct mmi_shard *s)
 		struct mmi_segment *seg = *at;
 
 		if (seg->free_pages == MMI_SLAB_PAGES - MMI_SLAB_FIRST_PAGE) {
-			*at = seg->next;
+			__atomic_store_n(at, seg->next, __ATOMIC_RELEASE);
 			mmi_segment_free(seg);
 			released = 1;
 		} else {
