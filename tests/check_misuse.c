@@ -782,22 +782,33 @@ static void act_forge_free_header_then_free(void *arg)
 	mm_heap_free(t->heap, t->p);
 }
 
-START_TEST(msg_forged_free_header)
+/*
+ * On a fresh heap of each fit policy, with neighbours a and b of n bytes:
+ * act damages and frees (victim 0: a, 1: b), and must die naming b's
+ * header as corrupt; the parent's heap is then still sound.
+ */
+static void expect_corruption_on_each_fit(void (*act)(void *), size_t n, int victim)
 {
 	static const unsigned kinds[] = { MM_FIT_GOOD, MM_FIT_FIRST, MM_FIT_BEST };
 
 	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
 		unsigned char *a, *b;
-		mm_heap_t *h = two_neighbours(kinds[i], 24, &a, &b);
-		struct two t = { h, b };
+		mm_heap_t *h = two_neighbours(kinds[i], n, &a, &b);
+		struct two t = { h, victim ? b : a };
 
-		expect_fatal(act_forge_free_header_then_free, &t, "heap corruption at", b);
-		ck_assert(tu_check(b, 24, 53));
+		ck_assert_uint_eq(mm_usable_size(a), (n + 15) & ~(size_t)15);
+		expect_fatal(act, &t, "heap corruption at", b);
+		ck_assert(tu_check(b, n, 53));
 		mm_heap_free(h, a);
 		mm_heap_free(h, b);
 		ck_assert_int_eq(mm_heap_check(h), 0);
 		mm_heap_destroy(h);
 	}
+}
+
+START_TEST(msg_forged_free_header)
+{
+	expect_corruption_on_each_fit(act_forge_free_header_then_free, 24, 1);
 }
 END_TEST
 
@@ -827,20 +838,7 @@ static void act_overflow_one_byte_then_free(void *arg)
 
 START_TEST(msg_overflow_one_byte_into_header)
 {
-	static const unsigned kinds[] = { MM_FIT_GOOD, MM_FIT_FIRST, MM_FIT_BEST };
-
-	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-		unsigned char *a, *b;
-		mm_heap_t *h = two_neighbours(kinds[i], 32, &a, &b);
-		struct two t = { h, a };
-
-		ck_assert_uint_eq(mm_usable_size(a), 32);
-		expect_fatal(act_overflow_one_byte_then_free, &t, "heap corruption at", b);
-		mm_heap_free(h, a);
-		mm_heap_free(h, b);
-		ck_assert_int_eq(mm_heap_check(h), 0);
-		mm_heap_destroy(h);
-	}
+	expect_corruption_on_each_fit(act_overflow_one_byte_then_free, 32, 0);
 }
 END_TEST
 
