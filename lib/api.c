@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mm_internal.h"
+#include "fastpath.h"
 
 #define FIT_FLAGS (MM_FIT_GOOD | MM_FIT_FIRST | MM_FIT_BEST)
 #define SOURCE_FLAGS (MM_SOURCE_MMAP | MM_SOURCE_BRK)
@@ -44,13 +44,13 @@ static int flags_ok(unsigned flags)
 
 void *mm_malloc(size_t size)
 {
-	return mmi_alloc(mmi_default_heap(), size);
+	return mmi_fast_malloc(size);
 }
 
 void mm_free(void *ptr)
 {
 	if (ptr)
-		mmi_free(NULL, ptr);
+		mmi_fast_free(ptr);
 }
 
 void *mm_calloc(size_t nmemb, size_t size)

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mm_internal.h"
+#include "fastpath.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -37,13 +37,13 @@ static int is_pow2(size_t n)
 
 EXPORT void *malloc(size_t size)
 {
-	return mmi_alloc(mmi_default_heap(), size);
+	return mmi_fast_malloc(size);
 }
 
 static void release(void *ptr)
 {
 	if (ptr)
-		mmi_free(NULL, ptr);
+		mmi_fast_free(ptr);
 }
 
 EXPORT void free(void *ptr)

@@ -16,11 +16,24 @@
  * next allocation at an address of its choosing; a link that does not
  * decode to a slot of the same page is heap corruption.
  */
-#include "mm_internal.h"
+#include "fastpath.h"
 
 const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES] = {
 	16, 32, 48, 64, 80, 96, 112, 128,
 	160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
+};
+
+/* mmi_slab_class() of the largest size of each 16-byte step (fastpath.h):
+ * the class of size is entry (size + 15) / 16, classes being multiples
+ * of 16. */
+#define C2x(c) c, c
+#define C4(c) c, c, c, c
+#define C8(c) C4(c), C4(c)
+const uint8_t mmi_slab_class_by16[MMI_SLAB_MAX_BSIZE / 16 + 1] = {
+	0, 0, 1, 2, 3, 4, 5, 6, 7,	/* 0, 16 .. 128 */
+	C2x(8), C2x(9), C2x(10), C2x(11),
+	C4(12), C4(13), C4(14), C4(15),
+	C8(16), C8(17), C8(18), C8(19),
 };
 
 void mmi_slab_corrupt(const void *slot)
