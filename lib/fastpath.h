@@ -17,7 +17,17 @@
  * mmi_free), which either serves it or names the misuse.  Nothing here
  * takes a lock, and nothing here can fail in a way the general path would
  * not report the same way.
+ *
+ * MMI_MEASURE_UNCHECKED (make CPPFLAGS=-DMMI_MEASURE_UNCHECKED, for
+ * measuring only, never shipped) drops the checks -- the link range, the
+ * state tests, the remainder test -- so that their cost can be read off
+ * callgrind's counts: a build without them cannot tell misuse.
  */
+#ifdef MMI_MEASURE_UNCHECKED
+#define MMI_FAST_CHECK(c) 1
+#else
+#define MMI_FAST_CHECK(c) (c)
+#endif
 #ifndef LIBMM_FASTPATH_H
 #define LIBMM_FASTPATH_H
 
@@ -41,9 +51,9 @@ static inline void *mmi_fast_malloc(size_t size)
 			uintptr_t next = __atomic_load_n((uintptr_t *)slot, __ATOMIC_RELAXED) ^
 					 mmi_slab_link_mask(seg, slot);
 
-			if (MMI_LIKELY(next <= pg->nslots &&
+			if (MMI_LIKELY(MMI_FAST_CHECK(next <= pg->nslots &&
 				       __atomic_load_n(&pg->state[idx], __ATOMIC_RELAXED) ==
-					       MMI_SLOT_FREE)) {
+					       MMI_SLOT_FREE))) {
 				pg->free_head = (uint16_t)next;
 				__atomic_store_n(&pg->state[idx], MMI_SLOT_USED, __ATOMIC_RELAXED);
 				pg->used++;
@@ -70,9 +80,9 @@ static inline void mmi_fast_free(void *p)
 		uint32_t idx = (uint32_t)(((uint64_t)off * pg->recip) >> 32);
 
 		if (MMI_LIKELY(__atomic_load_n(&pg->shard, __ATOMIC_RELAXED) == t->shard &&
-			       off < pg->limit && off == (uintptr_t)idx * pg->bsize &&
-			       __atomic_load_n(&pg->state[idx], __ATOMIC_RELAXED) ==
-				       MMI_SLOT_USED)) {
+			       MMI_FAST_CHECK(off < pg->limit && off == (uintptr_t)idx * pg->bsize &&
+					      __atomic_load_n(&pg->state[idx], __ATOMIC_RELAXED) ==
+						      MMI_SLOT_USED))) {
 			__atomic_store_n(&pg->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
 			mmi_slab_link_store(seg, p, pg->free_head);
 			pg->free_head = (uint16_t)(idx + 1);
