@@ -399,17 +399,16 @@ static int brk_trim(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b
 	if (keep_end >= r->end)
 		return 0;
 	cut = r->end - keep_end;
-	/* out of the index while b's footer is still mapped */
+	/* out of the index while b's footer is still mapped; the cut
+	 * granules out of the pagemap before another heap can take them */
 	index_remove(h, r, b);
+	mmi_pagemap_resize(r, r->end, keep_end);
 	if (!mmi_brk_shrink(r->end, cut)) {
+		mmi_pagemap_set(keep_end, r->end, r);
 		index_insert(h, b);
 		return 0;
 	}
-	{
-		uintptr_t old_end = r->end;
-		mmi_region_set_end(r, keep_end);
-		mmi_pagemap_resize(r, old_end, keep_end);
-	}
+	mmi_region_set_end(r, keep_end);
 	mmi_head_store(b, (keep_end - MMI_HDR - (uintptr_t)b) | MMI_FREE);
 	mmi_set_footer(b);
 	write_end_marker(h, r, MMI_PREV_FREE);

@@ -261,23 +261,34 @@ void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
 }
 
 /*
- * The mapping [start, start+old_len) resized to len bytes, in place or
- * moved to a granule boundary (mremap alone picks any page); NULL, with
- * the old mapping untouched, when the system refuses.  The pagemap has
- * the leaves for the new span before the block is moved.
+ * The mapping of the large region r (unlinked, its caller's) resized to
+ * len bytes, in place or moved to a granule boundary (mremap alone picks
+ * any page).  Returns the new start, or NULL with r untouched and its
+ * pagemap entries intact when the system refuses.  The entries of every
+ * granule r gives up are cleared before the kernel can hand its addresses
+ * to another thread's new region (whose entries must not be cleared after
+ * they are set); the caller sets the entries of the new span once the
+ * header is rewritten there.
  */
-static void *remap(uintptr_t start, size_t old_len, size_t len)
+static void *remap(struct mmi_region *r, size_t len)
 {
-	void *m = mremap((void *)start, old_len, len, 0);
-	void *target, *moved;
+	uintptr_t start = r->start, old_end = r->end;
+	size_t old_len = old_end - start;
+	void *m, *target, *moved;
 
-	if (m != MAP_FAILED) {
-		if (mmi_pagemap_reserve(start, start + len) == 0)
-			return m;
-		/* give the growth back: the block keeps its old size */
-		m = mremap((void *)start, len, old_len, 0);
-		return NULL;
+	if (len <= old_len) {
+		/* in place; the tail's granules first */
+		mmi_pagemap_resize(r, old_end, start + len);
+		m = mremap((void *)start, old_len, len, 0);
+		if (m == MAP_FAILED) {
+			mmi_pagemap_set(start, old_end, r);
+			return NULL;
+		}
+		return m;
 	}
+	if (mmi_pagemap_reserve(start, start + len) == 0 &&
+	    (m = mremap((void *)start, old_len, len, 0)) != MAP_FAILED)
+		return m;	/* grown in place: the new pages are ours */
 	/* Where it will end: a granule-aligned placeholder, with its leaves. */
 	target = mmi_os_map_aligned(len, MMI_GRANULE);
 	if (!target)
@@ -286,20 +297,20 @@ static void *remap(uintptr_t start, size_t old_len, size_t len)
 		mmi_os_unmap(target, len);
 		return NULL;
 	}
-	/* Grow where the kernel likes (no copy; the block is untouched if
-	 * this fails), then move the grown mapping whole onto the
-	 * placeholder.  One mremap that moves onto it and grows at once
-	 * would do, but valgrind mistracks that. */
+	/* Grow where the kernel likes (no copy), then move the grown mapping
+	 * whole onto the placeholder.  One mremap that moves onto it and
+	 * grows at once would do, but valgrind mistracks that. */
+	mmi_pagemap_set(start, old_end, NULL);
 	moved = mremap((void *)start, old_len, len, MREMAP_MAYMOVE);
 	if (moved == MAP_FAILED) {
+		mmi_pagemap_set(start, old_end, r);	/* untouched: still r */
 		mmi_os_unmap(target, len);
 		return NULL;
 	}
-	if (((uintptr_t)moved & (MMI_GRANULE - 1)) == 0) {
-		if (mmi_pagemap_reserve((uintptr_t)moved, (uintptr_t)moved + len) == 0) {
-			mmi_os_unmap(target, len);
-			return moved;
-		}
+	if (((uintptr_t)moved & (MMI_GRANULE - 1)) == 0 &&
+	    mmi_pagemap_reserve((uintptr_t)moved, (uintptr_t)moved + len) == 0) {
+		mmi_os_unmap(target, len);
+		return moved;
 	}
 	m = mremap(moved, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
 	if (m == MAP_FAILED) {
@@ -312,7 +323,7 @@ static void *remap(uintptr_t start, size_t old_len, size_t len)
 
 void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t size)
 {
-	size_t have, len, old_len;
+	size_t have, len;
 	uintptr_t old_start;
 	void *q, *m;
 
@@ -335,13 +346,12 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 		return q;
 	}
 	old_start = r->start;
-	old_len = r->end - r->start;
 	len = page_up(size + MMI_REGION_HDR + MMI_HDR);
 	/* off the list while its header may move */
 	mmi_lock(h);
 	unlink_large(h, r);
 	mmi_unlock(h);
-	m = remap(old_start, old_len, len);
+	m = remap(r, len);
 	if (!m) {
 		mmi_lock(h);
 		link_large(h, r);
@@ -351,12 +361,7 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 	}
 	mmi_lock(h);
 	r = settle(h, (uintptr_t)m, (uintptr_t)m + len, (uintptr_t)m + MMI_REGION_HDR + MMI_HDR);
-	if ((uintptr_t)m == old_start) {
-		mmi_pagemap_resize(r, old_start + old_len, (uintptr_t)m + len);
-	} else {
-		mmi_pagemap_set((uintptr_t)m, (uintptr_t)m + len, r);
-		mmi_pagemap_set(old_start, old_start + old_len, NULL);
-	}
+	mmi_pagemap_set((uintptr_t)m, (uintptr_t)m + len, r);
 	link_large(h, r);
 	mmi_unlock(h);
 	if ((uintptr_t)m != old_start)
