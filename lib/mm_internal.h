@@ -49,6 +49,18 @@ MMI_HIDDEN extern struct mmi_test_hooks mmi_test;
 #endif
 
 /*
+ * MMI_MEASURE_UNCHECKED (make CPPFLAGS=-DMMI_MEASURE_UNCHECKED: for
+ * measuring only, never shipped) drops the slab pages' misuse and
+ * corruption checks, so that their cost can be read off callgrind's
+ * counts.  Such a build cannot tell misuse.
+ */
+#ifdef MMI_MEASURE_UNCHECKED
+#define MMI_CHECK(c) (0 && (c))
+#else
+#define MMI_CHECK(c) (c)
+#endif
+
+/*
  * Internal assertions: on with configure --enable-debug (MMI_DEBUG), off
  * in release builds.  A broken invariant is reported where it breaks.
  */
@@ -516,19 +528,11 @@ MMI_HIDDEN void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab
 
 /* slab.c */
 MMI_HIDDEN extern const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES];
+/* The class of sizes 0..1024, by (size + 15) / 16 (slab.c). */
+MMI_HIDDEN extern const uint8_t mmi_slab_class_by16[MMI_SLAB_MAX_BSIZE / 16 + 1];
 static inline unsigned mmi_slab_class(size_t size)
 {
-	unsigned lz;
-
-	if (size <= 128)
-		return size ? (unsigned)((size + 15) >> 4) - 1 : 0;
-	/* four classes per doubling: 160 192 224 256, 320 ... 1024 */
-	lz = (unsigned)__builtin_clzl((unsigned long)(size - 1));
-	{
-		unsigned f = 63u - lz;			/* 2^f < size <= 2^(f+1) */
-		unsigned step = (unsigned)((size - 1) >> (f - 2)) & 3;	/* quarter */
-		return 8 + (f - 7) * 4 + step;
-	}
+	return mmi_slab_class_by16[(size + 15) >> 4];
 }
 MMI_HIDDEN void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	unsigned cls, struct mmi_shard *owner);
@@ -558,7 +562,7 @@ static inline unsigned mmi_slab_link_load(const struct mmi_segment *seg,
 	uintptr_t v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED) ^
 		      mmi_slab_link_mask(seg, slot);
 
-	if (MMI_UNLIKELY(v > page->nslots))
+	if (MMI_UNLIKELY(MMI_CHECK(v > page->nslots)))
 		mmi_slab_corrupt(slot);
 	return (unsigned)v;
 }
@@ -576,7 +580,8 @@ static inline void *mmi_slab_alloc(struct mmi_segment *seg, struct mmi_slab_page
 	idx = head - 1;
 	slot = (void *)(page->area + (size_t)idx * page->bsize);
 	page->free_head = (uint16_t)mmi_slab_link_load(seg, page, slot);
-	if (MMI_UNLIKELY(__atomic_load_n(&page->state[idx], __ATOMIC_RELAXED) != MMI_SLOT_FREE))
+	if (MMI_UNLIKELY(MMI_CHECK(__atomic_load_n(&page->state[idx], __ATOMIC_RELAXED) !=
+				   MMI_SLOT_FREE)))
 		mmi_slab_corrupt(slot);
 	__atomic_store_n(&page->state[idx], MMI_SLOT_USED, __ATOMIC_RELAXED);
 	page->used++;
@@ -600,8 +605,50 @@ enum mmi_slab_verdict {
 	MMI_SLAB_INVALID,		/* never handed out, or no slab page */
 	MMI_SLAB_MIDDLE,		/* inside a slot, not at its start */
 };
-MMI_HIDDEN enum mmi_slab_verdict mmi_slab_free_local(struct mmi_segment *seg,
-	struct mmi_slab_page *page, void *p);
+/* What freeing p, which lies in page, would be; its slot in *idx.  A page
+ * without a class has limit 0 or only UNUSED states: invalid either way. */
+static inline enum mmi_slab_verdict mmi_slab_classify(const struct mmi_slab_page *page,
+	const void *p, long *idx)
+{
+	uintptr_t off = (uintptr_t)p - page->area;
+	uint32_t i = (uint32_t)(((uint64_t)off * page->recip) >> 32);
+	unsigned char st;
+
+	*idx = (long)i;
+	if (!MMI_CHECK(1))
+		return MMI_SLAB_OK;	/* measuring the checks' cost only */
+	if (off >= page->limit)
+		return MMI_SLAB_INVALID;
+	if (off != (uintptr_t)i * page->bsize)
+		return MMI_SLAB_MIDDLE;
+	st = __atomic_load_n(&page->state[i], __ATOMIC_RELAXED);
+	if (MMI_LIKELY(st == MMI_SLOT_USED))
+		return MMI_SLAB_OK;
+	return st == MMI_SLOT_UNUSED ? MMI_SLAB_INVALID : MMI_SLAB_DOUBLE_FREE;
+}
+
+/* Slot idx of page goes onto its local free list. */
+static inline void mmi_slab_local_push(struct mmi_segment *seg, struct mmi_slab_page *page,
+	void *slot, long idx)
+{
+	mmi_slab_link_store(seg, slot, page->free_head);
+	page->free_head = (uint16_t)(idx + 1);
+}
+
+/* The owner frees p: state USED -> FREE, push; or the verdict. */
+static inline enum mmi_slab_verdict mmi_slab_free_local(struct mmi_segment *seg,
+	struct mmi_slab_page *page, void *p)
+{
+	long idx;
+	enum mmi_slab_verdict v = mmi_slab_classify(page, p, &idx);
+
+	if (v != MMI_SLAB_OK)
+		return v;
+	__atomic_store_n(&page->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
+	mmi_slab_local_push(seg, page, p, idx);
+	page->used--;
+	return MMI_SLAB_OK;
+}
 MMI_HIDDEN enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg,
 	struct mmi_slab_page *page, void *p);
 MMI_HIDDEN unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page);
@@ -636,6 +683,23 @@ static inline void mmi_shard_count(uint64_t *c)
 	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
 }
 
+/* p lies in seg, a segment of s's heap.  Local when s owns the page, else
+ * remote (s may be NULL: a thread without a shard). */
+static inline enum mmi_slab_verdict mmi_shard_free(struct mmi_shard *s, struct mmi_segment *seg,
+	void *p)
+{
+	struct mmi_slab_page *pg = mmi_slab_page_of(seg, p);
+	enum mmi_slab_verdict v;
+
+	if (s && __atomic_load_n(&pg->shard, __ATOMIC_RELAXED) == s) {
+		v = mmi_slab_free_local(seg, pg, p);
+		if (v == MMI_SLAB_OK)
+			mmi_shard_count(&s->frees);
+		return v;
+	}
+	return mmi_slab_free_remote(seg, pg, p);
+}
+
 /* A slot of at least size bytes (size <= MMI_SLAB_MAX_BSIZE) from s's
  * pages, or NULL when no memory can be had.  The fast path: the class, the
  * direct page, a pop. */
@@ -644,14 +708,15 @@ static inline void *mmi_shard_alloc(struct mmi_shard *s, size_t size)
 	unsigned cls = mmi_slab_class(size);
 	struct mmi_slab_page *pg = s->direct[cls];
 
-	if (MMI_LIKELY(pg && pg->free_head)) {
-		mmi_shard_count(&s->allocs);
-		return mmi_slab_alloc(mmi_segment_of(pg), pg);
+	if (MMI_LIKELY(pg != NULL)) {
+		void *p = mmi_slab_alloc(mmi_segment_of(pg), pg);
+		if (MMI_LIKELY(p != NULL)) {
+			mmi_shard_count(&s->allocs);
+			return p;
+		}
 	}
 	return mmi_shard_alloc_slow(s, cls);
 }
-MMI_HIDDEN enum mmi_slab_verdict mmi_shard_free(struct mmi_shard *s, struct mmi_segment *seg,
-	void *p);
 MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);
 MMI_HIDDEN void mmi_shards_lock(void);	/* adoption, trim, and every look inside */
 MMI_HIDDEN void mmi_shards_unlock(void);

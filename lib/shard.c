@@ -178,22 +178,6 @@ void *mmi_shard_alloc_slow(struct mmi_shard *s, unsigned cls)
 
 /* --- free ------------------------------------------------------------------------ */
 
-/* p lies in seg, a segment of s's heap.  Local when s owns the page, else
- * remote (s may be NULL: a thread without a shard). */
-enum mmi_slab_verdict mmi_shard_free(struct mmi_shard *s, struct mmi_segment *seg, void *p)
-{
-	struct mmi_slab_page *pg = mmi_slab_page_of(seg, p);
-	enum mmi_slab_verdict v;
-
-	if (s && __atomic_load_n(&pg->shard, __ATOMIC_RELAXED) == s) {
-		v = mmi_slab_free_local(seg, pg, p);
-		if (v == MMI_SLAB_OK)
-			mmi_shard_count(&s->frees);
-		return v;
-	}
-	return mmi_slab_free_remote(seg, pg, p);
-}
-
 /* --- memory back ------------------------------------------------------------------ */
 
 static void queue_remove(struct mmi_shard *s, struct mmi_slab_page *pg)

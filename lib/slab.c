@@ -16,16 +16,16 @@
  * next allocation at an address of its choosing; a link that does not
  * decode to a slot of the same page is heap corruption.
  */
-#include "fastpath.h"
+#include "mm_internal.h"
 
 const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES] = {
 	16, 32, 48, 64, 80, 96, 112, 128,
 	160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
 };
 
-/* mmi_slab_class() of the largest size of each 16-byte step (fastpath.h):
- * the class of size is entry (size + 15) / 16, classes being multiples
- * of 16. */
+/* The class of each size, by 16-byte steps: entry (size + 15) / 16 holds
+ * the smallest class that fits the largest size of the step, classes
+ * being multiples of 16 (mmi_slab_class). */
 #define C2x(c) c, c
 #define C4(c) c, c, c, c
 #define C8(c) C4(c), C4(c)
@@ -60,13 +60,6 @@ static void *remote_next_or_die(struct mmi_segment *seg, struct mmi_slab_page *p
 	if (next && mmi_slab_index(page, next) < 0)
 		mmi_slab_corrupt(slot);
 	return next;
-}
-
-/* Push slot idx onto page's local free list. */
-static void local_push(struct mmi_segment *seg, struct mmi_slab_page *page, void *slot, long idx)
-{
-	mmi_slab_link_store(seg, slot, page->free_head);
-	page->free_head = (uint16_t)(idx + 1);
 }
 
 void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
@@ -105,46 +98,11 @@ void *mmi_slab_carve(struct mmi_slab_page *page)
 	return (void *)(page->area + (size_t)idx * page->bsize);
 }
 
-/* What freeing p, which lies in page, would be; p's slot index in *idx. */
-static enum mmi_slab_verdict classify(const struct mmi_slab_page *page, const void *p, long *idx)
-{
-	uintptr_t off = (uintptr_t)p - page->area;
-
-	if (off >= page->limit || !page->in_use)
-		return MMI_SLAB_INVALID;
-	*idx = mmi_slab_index(page, p);
-	if (*idx < 0)
-		return MMI_SLAB_MIDDLE;
-	switch (__atomic_load_n(&page->state[*idx], __ATOMIC_RELAXED)) {
-	case MMI_SLOT_USED:
-		return MMI_SLAB_OK;
-	case MMI_SLOT_FREE:
-	case MMI_SLOT_REMOTE:
-		return MMI_SLAB_DOUBLE_FREE;
-	default:
-		return MMI_SLAB_INVALID;
-	}
-}
-
-enum mmi_slab_verdict mmi_slab_free_local(struct mmi_segment *seg, struct mmi_slab_page *page,
-	void *p)
-{
-	long idx;
-	enum mmi_slab_verdict v = classify(page, p, &idx);
-
-	if (v != MMI_SLAB_OK)
-		return v;
-	__atomic_store_n(&page->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
-	local_push(seg, page, p, idx);
-	page->used--;
-	return MMI_SLAB_OK;
-}
-
 enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg, struct mmi_slab_page *page,
 	void *p)
 {
 	long idx;
-	enum mmi_slab_verdict v = classify(page, p, &idx);
+	enum mmi_slab_verdict v = mmi_slab_classify(page, p, &idx);
 	unsigned char expect = MMI_SLOT_USED;
 	void *head;
 
@@ -176,7 +134,7 @@ unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page)
 		if (__atomic_load_n(&page->state[idx], __ATOMIC_RELAXED) != MMI_SLOT_REMOTE)
 			mmi_slab_corrupt(slot);
 		__atomic_store_n(&page->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
-		local_push(seg, page, slot, idx);
+		mmi_slab_local_push(seg, page, slot, idx);
 		page->used--;
 		n++;
 		slot = next;
@@ -202,7 +160,7 @@ void mmi_slab_rebuild(struct mmi_segment *seg, struct mmi_slab_page *page)
 		unsigned char st = __atomic_load_n(&page->state[i], __ATOMIC_RELAXED);
 
 		if (st == MMI_SLOT_FREE)
-			local_push(seg, page, (void *)(page->area + i * page->bsize), (long)i);
+			mmi_slab_local_push(seg, page, (void *)(page->area + i * page->bsize), (long)i);
 		else if (st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE)
 			used++;
 	}
@@ -213,5 +171,5 @@ enum mmi_slab_verdict mmi_slab_verdict(const struct mmi_slab_page *page, const v
 {
 	long idx;
 
-	return classify(page, p, &idx);
+	return mmi_slab_classify(page, p, &idx);
 }
