@@ -49,8 +49,7 @@ void *mm_malloc(size_t size)
 
 void mm_free(void *ptr)
 {
-	if (ptr)
-		mmi_fast_free(ptr);
+	mmi_fast_free(ptr);
 }
 
 void *mm_calloc(size_t nmemb, size_t size)

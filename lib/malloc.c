@@ -40,15 +40,9 @@ EXPORT void *malloc(size_t size)
 	return mmi_fast_malloc(size);
 }
 
-static void release(void *ptr)
-{
-	if (ptr)
-		mmi_fast_free(ptr);
-}
-
 EXPORT void free(void *ptr)
 {
-	release(ptr);
+	mmi_fast_free(ptr);
 }
 
 EXPORT void *calloc(size_t nmemb, size_t size)
@@ -148,14 +142,14 @@ EXPORT size_t malloc_usable_size(void *ptr)
 EXPORT void free_sized(void *ptr, size_t size)
 {
 	(void)size;
-	release(ptr);
+	mmi_fast_free(ptr);
 }
 
 EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
 	(void)alignment;
 	(void)size;
-	release(ptr);
+	mmi_fast_free(ptr);
 }
 
 EXPORT int malloc_trim(size_t pad)

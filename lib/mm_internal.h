@@ -434,26 +434,32 @@ static inline void mmi_pagemap_resize(struct mmi_region *r, uintptr_t old_end, u
  *
  * Engine v2's small blocks: a segment is an aligned 4 MiB mapping whose
  * first pages hold its metadata -- the segment header, one descriptor per
- * 64 KiB slab page, and a state byte per slot of every page -- and whose
- * other pages each hold slots of one size class, with no header per block.
+ * 64 KiB slab page, and the state bytes of every page -- and whose other
+ * pages each hold slots of one size class, with no header per block.
  *
  *   | header | descriptors | state bytes (4 KiB a page) | page | page | ...
  *   ^ segment (4 MiB aligned)                            ^ MMI_SLAB_FIRST_PAGE
  *
- * A slot's state byte is the truth about it; free lists are a cache of
- * the states.  UNUSED: never handed out (past the page's carved slots, or
- * reset when the page was given a class).  USED: handed out.  FREE: on the
- * page's local free list.  REMOTE: freed by a thread other than the page's
- * owner, on the page's atomic remote list until the owner collects it.
- * A byte, not a bit, so that the owner and a remote freer never write the
- * same word.
+ * A page has a state byte per 16-byte granule; the byte of the granule
+ * where a slot starts is the slot's state, every other byte stays UNUSED.
+ * So the state of a pointer follows from its address alone (granule =
+ * offset in the page / 16), with no division, and a pointer that is not
+ * a slot start finds UNUSED.  A slot's state byte is the truth about it;
+ * free lists are a cache of the states.  UNUSED: never handed out (past
+ * the page's carved slots, or reset when the page was given a class).
+ * USED: handed out.  FREE: on the page's local free list.  REMOTE: freed
+ * by a thread other than the page's owner, on the page's atomic remote
+ * list until the owner collects it.  A byte, not a bit, so that the owner
+ * and a remote freer never write the same word.
  */
 #define MMI_SEGMENT_SHIFT 22
 #define MMI_SEGMENT ((size_t)1 << MMI_SEGMENT_SHIFT)		/* 4 MiB */
 #define MMI_SLAB_PAGE_SHIFT 16
 #define MMI_SLAB_PAGE ((size_t)1 << MMI_SLAB_PAGE_SHIFT)	/* 64 KiB */
 #define MMI_SLAB_PAGES (MMI_SEGMENT / MMI_SLAB_PAGE)		/* 64 */
-#define MMI_SLAB_MAX_SLOTS (MMI_SLAB_PAGE / MMI_ALIGN)		/* 4096 */
+#define MMI_SLAB_GRANULES (MMI_SLAB_PAGE / MMI_ALIGN)		/* 4096 state bytes a page */
+#define MMI_SLAB_MAX_SLOTS MMI_SLAB_GRANULES
+#define MMI_SLAB_LIST_END MMI_SLAB_GRANULES			/* a free list's end */
 #define MMI_SLAB_MAX_BSIZE ((size_t)1024)
 #define MMI_SLAB_CLASSES 20
 
@@ -466,31 +472,36 @@ struct mmi_shard;
  * allocates from the page) reads and writes every field but remote
  * without a lock; other threads only push onto remote (compare-and-swap)
  * and change a USED state byte to REMOTE (compare-and-swap on the byte).
+ * The fast paths read only the first line; descriptors are 128 bytes
+ * apart so that finding one from an address is a shift and a mask.
  */
 struct mmi_slab_page {
-	uint16_t free_head;		/* owner: local free list: first slot + 1,
-					 * 0 when empty; masked links in the slots */
-	uint16_t pad_;
-	uint32_t limit;			/* nslots * bsize: offsets below are slots */
-	uint32_t bsize;			/* set last when the page gets its class, 0
-					 * when it has none: see mmi_slab_page_ready */
-	uint32_t recip;			/* ceil(2^32 / bsize): slot = off * recip >> 32 */
-	uintptr_t area;			/* slot 0 */
+	uint16_t free_head;		/* owner: the granule of the first free slot,
+					 * MMI_SLAB_LIST_END when none; each free
+					 * slot's first word links to the next */
+	uint16_t pad0_;
 	uint16_t nslots;		/* slots the page holds */
 	uint16_t carved;		/* slots [0, carved) were ever handed out;
 					 * atomic: walkers read it */
-	uint16_t used;			/* owner: USED or REMOTE slots */
+	uint32_t bsize;			/* set last when the page gets its class, 0
+					 * when it has none: see mmi_slab_page_ready */
 	uint8_t cls;
 	uint8_t in_use;			/* 0: the page is free in its segment */
+	uint16_t pad_;
+	uintptr_t area;			/* slot 0: the page's first byte */
+	uintptr_t link_key;		/* masks the links of the free list */
+	unsigned char *state;		/* MMI_SLAB_GRANULES state bytes, in the metadata */
 	struct mmi_shard *shard;	/* owner; atomic (abandon/adopt) */
+	/* -- slow paths only below -- */
 	void *remote;			/* atomic: frees from other threads */
-	unsigned char *state;		/* nslots state bytes, in the metadata */
 	struct mmi_slab_page *next, *prev;	/* owner: its queue */
-};
+	uint32_t limit;			/* nslots * bsize: offsets below are slots */
+	uint32_t recip;			/* ceil(2^32 / bsize): slot = off * recip >> 32 */
+} __attribute__((aligned(128)));
 
 struct mmi_segment {
 	struct mmi_region region;	/* kind MMI_REGION_SEGMENT: the pagemap's entry */
-	uintptr_t link_key;		/* masks free-list links */
+	uintptr_t link_key;		/* masks remote-list links; pages copy it */
 	unsigned free_pages;		/* owner: pages not given a class */
 	unsigned pad_;
 	struct mmi_shard *shard;	/* the owner, whose pages these are */
@@ -500,8 +511,23 @@ struct mmi_segment {
 
 #define MMI_SLAB_STATES_OFFSET \
 	((sizeof(struct mmi_segment) + MMI_ALIGN - 1) & ~(size_t)(MMI_ALIGN - 1))
-#define MMI_SLAB_META_BYTES (MMI_SLAB_STATES_OFFSET + MMI_SLAB_PAGES * MMI_SLAB_MAX_SLOTS)
+#define MMI_SLAB_META_BYTES (MMI_SLAB_STATES_OFFSET + MMI_SLAB_PAGES * MMI_SLAB_GRANULES)
 #define MMI_SLAB_FIRST_PAGE ((MMI_SLAB_META_BYTES + MMI_SLAB_PAGE - 1) / MMI_SLAB_PAGE)
+
+/*
+ * Which 4 MiB-aligned spans are segments: a byte per span of the 47-bit
+ * address space (32 MiB of .bss, touched only where segments are), set
+ * when a segment is mapped and cleared before it is unmapped.  The fast
+ * free's one shift and one load: any pointer -- stack, global, garbage --
+ * is answered without a fault (pagemap.c).
+ */
+#define MMI_SEGMAP_ENTRIES ((size_t)1 << (MMI_ADDR_BITS - MMI_SEGMENT_SHIFT))
+MMI_HIDDEN extern uint8_t mmi_segmap[MMI_SEGMAP_ENTRIES];
+static inline int mmi_segmap_has(uintptr_t a)
+{
+	return (a >> MMI_SEGMENT_SHIFT) < MMI_SEGMAP_ENTRIES &&
+	       __atomic_load_n(&mmi_segmap[a >> MMI_SEGMENT_SHIFT], __ATOMIC_RELAXED);
+}
 
 /* For walkers (other threads, under shards_lock): the page's block size,
  * 0 when the page has no class; after a non-zero answer the page's other
@@ -517,7 +543,20 @@ static inline struct mmi_segment *mmi_segment_of(const void *p)
 }
 static inline struct mmi_slab_page *mmi_slab_page_of(struct mmi_segment *seg, const void *p)
 {
-	return &seg->pages[((uintptr_t)p >> MMI_SLAB_PAGE_SHIFT) & (MMI_SLAB_PAGES - 1)];
+	/* &seg->pages[(p >> 16) % 64], as one shift and one mask */
+	_Static_assert(sizeof(struct mmi_slab_page) == 128, "descriptors are 128 bytes apart");
+	return (struct mmi_slab_page *)((char *)seg->pages +
+		(((uintptr_t)p >> (MMI_SLAB_PAGE_SHIFT - 7)) & ((MMI_SLAB_PAGES - 1) << 7)));
+}
+/* The granule of p in its page: the index of its state byte. */
+static inline unsigned mmi_slab_granule(const void *p)
+{
+	return (unsigned)(((uintptr_t)p & (MMI_SLAB_PAGE - 1)) / MMI_ALIGN);
+}
+/* The state byte of slot k of page. */
+static inline unsigned char *mmi_slab_slot_state(const struct mmi_slab_page *page, size_t k)
+{
+	return &page->state[k * page->bsize / MMI_ALIGN];
 }
 
 /* segment.c */
@@ -528,64 +567,80 @@ MMI_HIDDEN void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab
 
 /* slab.c */
 MMI_HIDDEN extern const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES];
-/* The class of sizes 0..1024, by (size + 15) / 16 (slab.c). */
-MMI_HIDDEN extern const uint8_t mmi_slab_class_by16[MMI_SLAB_MAX_BSIZE / 16 + 1];
+/* Sizes 0..1024 in 16-byte steps: step (size + 15) / 16. */
+#define MMI_SLAB_STEPS (MMI_SLAB_MAX_BSIZE / 16 + 1)
+static inline size_t mmi_slab_step(size_t size)
+{
+	return (size + 15) >> 4;
+}
+/* The class of each step (slab.c). */
+MMI_HIDDEN extern const uint8_t mmi_slab_class_by16[MMI_SLAB_STEPS];
 static inline unsigned mmi_slab_class(size_t size)
 {
-	return mmi_slab_class_by16[(size + 15) >> 4];
+	return mmi_slab_class_by16[mmi_slab_step(size)];
 }
 MMI_HIDDEN void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	unsigned cls, struct mmi_shard *owner);
 MMI_HIDDEN void *mmi_slab_carve(struct mmi_slab_page *page);
-MMI_HIDDEN _Noreturn void mmi_slab_corrupt(const void *slot);
+/* Slots of page in use (USED or REMOTE), counted from the state bytes:
+ * the fast paths keep no count. */
+MMI_HIDDEN size_t mmi_slab_page_used(const struct mmi_slab_page *page);
+MMI_HIDDEN _Noreturn __attribute__((cold)) void mmi_slab_corrupt(const void *slot);
+/* A page with no slot and no class: the direct page of every class of a
+ * shard that has none yet, so that the fast path needs no NULL test. */
+MMI_HIDDEN extern struct mmi_slab_page mmi_slab_page_none;
 
 /*
- * Free-list links: a free slot's first word holds the index of the next
- * free slot plus one (0: the end), masked with the segment's secret and
- * the slot's own address.  A write after free cannot aim malloc at an
- * address of its choosing: anything but a slot index of the same page
- * decodes to a number out of range, which is heap corruption.
+ * Free-list links: a free slot's first word holds the granule of the next
+ * free slot (MMI_SLAB_LIST_END: none), masked with the page's secret.  A
+ * write after free cannot aim malloc at an address of its choosing:
+ * anything but a granule of the same page decodes to a number out of
+ * range, which is heap corruption; a granule that is no FREE slot is
+ * caught by its state byte when it is popped.
  */
-static inline uintptr_t mmi_slab_link_mask(const struct mmi_segment *seg, const void *slot)
+static inline void mmi_slab_link_store(const struct mmi_slab_page *page, void *slot, unsigned next)
 {
-	return seg->link_key ^ ((uintptr_t)slot >> 4);
+	__atomic_store_n((uintptr_t *)slot, (uintptr_t)next ^ page->link_key, __ATOMIC_RELAXED);
 }
-static inline void mmi_slab_link_store(const struct mmi_segment *seg, void *slot, unsigned next)
+/* The first slot of page's free list for its owner -- a pop and a state
+ * store -- or NULL, with nothing changed, when the list is empty or its
+ * head is not sound (a link out of range, a slot that is not FREE). */
+static inline void *mmi_slab_try_pop(struct mmi_slab_page *page)
 {
-	__atomic_store_n((uintptr_t *)slot, (uintptr_t)next ^ mmi_slab_link_mask(seg, slot),
-			 __ATOMIC_RELAXED);
-}
-/* The link in slot, checked: the next slot + 1, or 0. */
-static inline unsigned mmi_slab_link_load(const struct mmi_segment *seg,
-	const struct mmi_slab_page *page, const void *slot)
-{
-	uintptr_t v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED) ^
-		      mmi_slab_link_mask(seg, slot);
-
-	if (MMI_UNLIKELY(MMI_CHECK(v > page->nslots)))
-		mmi_slab_corrupt(slot);
-	return (unsigned)v;
-}
-
-/* A slot of page for its owner, or NULL when the page is full (its remote
- * frees not yet collected).  The fast path: a pop and a state store. */
-static inline void *mmi_slab_alloc(struct mmi_segment *seg, struct mmi_slab_page *page)
-{
-	unsigned head = page->free_head;
-	unsigned idx;
+	unsigned g = page->free_head;
 	void *slot;
+	uintptr_t next;
 
-	if (MMI_UNLIKELY(!head))
-		return mmi_slab_carve(page);
-	idx = head - 1;
-	slot = (void *)(page->area + (size_t)idx * page->bsize);
-	page->free_head = (uint16_t)mmi_slab_link_load(seg, page, slot);
-	if (MMI_UNLIKELY(MMI_CHECK(__atomic_load_n(&page->state[idx], __ATOMIC_RELAXED) !=
-				   MMI_SLOT_FREE)))
-		mmi_slab_corrupt(slot);
-	__atomic_store_n(&page->state[idx], MMI_SLOT_USED, __ATOMIC_RELAXED);
-	page->used++;
+	if (MMI_UNLIKELY(g == MMI_SLAB_LIST_END))
+		return NULL;
+	slot = (void *)(page->area + (uintptr_t)g * MMI_ALIGN);
+	next = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED) ^ page->link_key;
+	/* a plain read: nobody but the owner writes a FREE slot's state */
+	if (MMI_UNLIKELY(MMI_CHECK(next > MMI_SLAB_LIST_END || page->state[g] != MMI_SLOT_FREE)))
+		return NULL;
+	page->free_head = (uint16_t)next;
+	__atomic_store_n(&page->state[g], MMI_SLOT_USED, __ATOMIC_RELAXED);
+	if (!slot)
+		__builtin_unreachable();	/* lets callers drop a NULL test */
 	return slot;
+}
+/* The same, where a list that is not empty but not sound is heap
+ * corruption. */
+static inline void *mmi_slab_pop(struct mmi_slab_page *page)
+{
+	void *p = mmi_slab_try_pop(page);
+
+	if (MMI_UNLIKELY(!p && page->free_head != MMI_SLAB_LIST_END))
+		mmi_slab_corrupt((void *)(page->area + (uintptr_t)page->free_head * MMI_ALIGN));
+	return p;
+}
+/* A slot of page for its owner, or NULL when the page is full (its remote
+ * frees not yet collected). */
+static inline void *mmi_slab_alloc(struct mmi_slab_page *page)
+{
+	if (page->free_head == MMI_SLAB_LIST_END)
+		return mmi_slab_carve(page);
+	return mmi_slab_pop(page);
 }
 /* The slot index of p in page; -1 when p is no slot start (in the middle of
  * one, or outside the carved slots). */
@@ -605,48 +660,45 @@ enum mmi_slab_verdict {
 	MMI_SLAB_INVALID,		/* never handed out, or no slab page */
 	MMI_SLAB_MIDDLE,		/* inside a slot, not at its start */
 };
-/* What freeing p, which lies in page, would be; its slot in *idx.  A page
- * without a class has limit 0 or only UNUSED states: invalid either way. */
+/* What freeing p, which lies in page, would be.  A page without a class
+ * has limit 0 or only UNUSED states: invalid either way. */
 static inline enum mmi_slab_verdict mmi_slab_classify(const struct mmi_slab_page *page,
-	const void *p, long *idx)
+	const void *p)
 {
-	uintptr_t off = (uintptr_t)p - page->area;
-	uint32_t i = (uint32_t)(((uint64_t)off * page->recip) >> 32);
 	unsigned char st;
 
-	*idx = (long)i;
 	if (!MMI_CHECK(1))
 		return MMI_SLAB_OK;	/* measuring the checks' cost only */
-	if (off >= page->limit)
-		return MMI_SLAB_INVALID;
-	if (off != (uintptr_t)i * page->bsize)
+	if ((uintptr_t)p % MMI_ALIGN == 0) {
+		st = __atomic_load_n(&page->state[mmi_slab_granule(p)], __ATOMIC_RELAXED);
+		if (MMI_LIKELY(st == MMI_SLOT_USED))
+			return MMI_SLAB_OK;	/* only slot starts are ever USED */
+		if (st != MMI_SLOT_UNUSED)
+			return MMI_SLAB_DOUBLE_FREE;
+	}
+	/* UNUSED or misaligned: never handed out, or inside a slot */
+	if ((uintptr_t)p - page->area < page->limit && mmi_slab_index(page, p) < 0)
 		return MMI_SLAB_MIDDLE;
-	st = __atomic_load_n(&page->state[i], __ATOMIC_RELAXED);
-	if (MMI_LIKELY(st == MMI_SLOT_USED))
-		return MMI_SLAB_OK;
-	return st == MMI_SLOT_UNUSED ? MMI_SLAB_INVALID : MMI_SLAB_DOUBLE_FREE;
+	return MMI_SLAB_INVALID;
 }
 
-/* Slot idx of page goes onto its local free list. */
-static inline void mmi_slab_local_push(struct mmi_segment *seg, struct mmi_slab_page *page,
-	void *slot, long idx)
+/* The slot at p, whose state is already FREE, goes onto page's local free
+ * list. */
+static inline void mmi_slab_local_push(struct mmi_slab_page *page, void *p)
 {
-	mmi_slab_link_store(seg, slot, page->free_head);
-	page->free_head = (uint16_t)(idx + 1);
+	mmi_slab_link_store(page, p, page->free_head);
+	page->free_head = (uint16_t)mmi_slab_granule(p);
 }
 
 /* The owner frees p: state USED -> FREE, push; or the verdict. */
-static inline enum mmi_slab_verdict mmi_slab_free_local(struct mmi_segment *seg,
-	struct mmi_slab_page *page, void *p)
+static inline enum mmi_slab_verdict mmi_slab_free_local(struct mmi_slab_page *page, void *p)
 {
-	long idx;
-	enum mmi_slab_verdict v = mmi_slab_classify(page, p, &idx);
+	enum mmi_slab_verdict v = mmi_slab_classify(page, p);
 
 	if (v != MMI_SLAB_OK)
 		return v;
-	__atomic_store_n(&page->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
-	mmi_slab_local_push(seg, page, p, idx);
-	page->used--;
+	__atomic_store_n(&page->state[mmi_slab_granule(p)], MMI_SLOT_FREE, __ATOMIC_RELAXED);
+	mmi_slab_local_push(page, p);
 	return MMI_SLAB_OK;
 }
 MMI_HIDDEN enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg,
@@ -664,23 +716,32 @@ MMI_HIDDEN enum mmi_slab_verdict mmi_slab_verdict(const struct mmi_slab_page *pa
  * published. */
 struct mmi_shard {
 	struct mm_heap *heap;				/* fixed */
-	struct mmi_slab_page *direct[MMI_SLAB_CLASSES];	/* owner: a page with free slots */
+	struct mmi_slab_page *direct[MMI_SLAB_STEPS];	/* owner: by (size + 15) / 16, the
+							 * page of its class with free
+							 * slots, or &mmi_slab_page_none */
+	uint64_t allocs;				/* owner: slots handed out; frees
+							 * are allocs minus what is in use */
 	struct mmi_slab_page *queue[MMI_SLAB_CLASSES];	/* owner: every page of the class */
 	struct mmi_segment *segments;			/* owner: where its pages come from */
 	struct mmi_shard *next_shard;			/* all shards of the heap */
 	struct mmi_shard *next_abandoned;		/* the heap's abandoned stack */
 	int abandoned;					/* atomic: no thread owns it */
-	unsigned pad_;
-	uint64_t allocs, frees;				/* owner: calls served */
 };
+/* The shard of a thread that has none: no page, every request goes on. */
+MMI_HIDDEN extern struct mmi_shard mmi_shard_none;
 MMI_HIDDEN struct mmi_shard *mmi_shard_acquire(struct mm_heap *h);	/* adopt or make; NULL: no memory */
 MMI_HIDDEN void mmi_shard_abandon(struct mmi_shard *s);
-MMI_HIDDEN void *mmi_shard_alloc_slow(struct mmi_shard *s, unsigned cls);
+MMI_HIDDEN void *mmi_shard_alloc_slow(struct mmi_shard *s, size_t size);
 
-/* A counter of the owner's, which statistics read from other threads. */
+/* A counter of the owner's, which statistics read from other threads:
+ * one instruction where a plain add is a single-copy atomic store. */
 static inline void mmi_shard_count(uint64_t *c)
 {
+#if defined(__x86_64__)
+	__asm__("addq $1, %0" : "+m"(*c));
+#else
 	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+#endif
 }
 
 /* p lies in seg, a segment of s's heap.  Local when s owns the page, else
@@ -689,33 +750,24 @@ static inline enum mmi_slab_verdict mmi_shard_free(struct mmi_shard *s, struct m
 	void *p)
 {
 	struct mmi_slab_page *pg = mmi_slab_page_of(seg, p);
-	enum mmi_slab_verdict v;
 
-	if (s && __atomic_load_n(&pg->shard, __ATOMIC_RELAXED) == s) {
-		v = mmi_slab_free_local(seg, pg, p);
-		if (v == MMI_SLAB_OK)
-			mmi_shard_count(&s->frees);
-		return v;
-	}
+	if (s && __atomic_load_n(&pg->shard, __ATOMIC_RELAXED) == s)
+		return mmi_slab_free_local(pg, p);
 	return mmi_slab_free_remote(seg, pg, p);
 }
 
 /* A slot of at least size bytes (size <= MMI_SLAB_MAX_BSIZE) from s's
- * pages, or NULL when no memory can be had.  The fast path: the class, the
- * direct page, a pop. */
+ * pages, or NULL when no memory can be had (or s is mmi_shard_none).  The
+ * fast path: the class, the direct page, a pop. */
 static inline void *mmi_shard_alloc(struct mmi_shard *s, size_t size)
 {
-	unsigned cls = mmi_slab_class(size);
-	struct mmi_slab_page *pg = s->direct[cls];
+	void *p = mmi_slab_try_pop(s->direct[mmi_slab_step(size)]);
 
-	if (MMI_LIKELY(pg != NULL)) {
-		void *p = mmi_slab_alloc(mmi_segment_of(pg), pg);
-		if (MMI_LIKELY(p != NULL)) {
-			mmi_shard_count(&s->allocs);
-			return p;
-		}
+	if (MMI_LIKELY(p != NULL)) {
+		mmi_shard_count(&s->allocs);
+		return p;
 	}
-	return mmi_shard_alloc_slow(s, cls);
+	return mmi_shard_alloc_slow(s, size);
 }
 MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);
 MMI_HIDDEN void mmi_shards_lock(void);	/* adoption, trim, and every look inside */
@@ -745,7 +797,9 @@ MMI_HIDDEN int mmi_slabs_trim(struct mm_heap *h);	/* 1 if anything went back */
  * the thread has none and its small requests go to the block engine. */
 enum { MMI_THREAD_UNSET, MMI_THREAD_ENTERING, MMI_THREAD_ACTIVE, MMI_THREAD_GONE };
 struct mmi_thread {
-	struct mmi_shard *shard;
+	struct mmi_shard *fast;		/* what the fast paths read: the shard when
+					 * ACTIVE, else &mmi_shard_none */
+	struct mmi_shard *shard;	/* the shard when ACTIVE, else NULL */
 	unsigned char state;
 };
 MMI_HIDDEN extern __thread struct mmi_thread mmi_thread MMI_TLS;

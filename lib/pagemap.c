@@ -12,9 +12,12 @@
  *   level 2: a leaf of 2^14 entries per GiB, mapped on first use and never
  *            unmapped, so a reader can never fault on a stale leaf
  *
- * A whole table would be 2 GiB of address space; a flat map at the
- * granularity of 4 MiB segments would still reserve 256 MiB, which a
- * program running under an address-space limit (RLIMIT_AS) would pay for.
+ * A whole table would be 2 GiB of address space; a flat map of pointers
+ * at the granularity of 4 MiB segments would still reserve 256 MiB, which
+ * a program running under an address-space limit (RLIMIT_AS) would pay
+ * for.  The small-block fast path needs less: only whether a 4 MiB span
+ * is a slab segment, whose header then lies at its start.  That is the
+ * segment map, a byte per span (32 MiB of .bss), beside the pagemap.
  *
  * Invariants:
  *   1. Every region libmm maps (arenas, program-break spans, large blocks;
@@ -43,6 +46,9 @@
 #define L2_COUNT ((size_t)1 << (L1_SHIFT - MMI_GRANULE_SHIFT))
 
 struct mmi_region **mmi_pagemap_l1[L1_COUNT];	/* leaves: see mm_internal.h */
+/* 1 where a 4 MiB span is a segment (segment.c writes it): the fast free's
+ * whole ownership test.  Untouched parts of it stay the kernel's zero page. */
+uint8_t mmi_segmap[MMI_SEGMAP_ENTRIES];
 static pthread_mutex_t leaf_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void mmi_pagemap_lock(void)

@@ -7,11 +7,13 @@
  *
  *   segment = p & ~(4 MiB - 1)
  *   page    = segment->pages[(p >> 16) & 63]
- *   slot    = (p - page->area) * page->recip >> 32
+ *   state   = page->state[(p & (64 KiB - 1)) / 16]
+ *   slot    = (p - page->area) * page->recip >> 32   (slow paths only)
  *
  * The segment's header begins with a region (kind MMI_REGION_SEGMENT),
- * which is what the pagemap maps its granules to, so a free() of any
- * pointer finds out in two loads whether it is a slab slot.  The metadata
+ * which is what the pagemap maps its granules to; the segment map
+ * (mmi_segmap) has a byte per 4 MiB span, so a free() of any pointer
+ * finds out in one load whether it lies in a segment.  The metadata
  * pages are touched only where used: a page of 1 KiB slots touches 63
  * state bytes, not 4096.
  *
@@ -46,6 +48,7 @@ struct mmi_segment *mmi_segment_alloc(struct mm_heap *h)
 		seg->pages[i].state = (unsigned char *)base + MMI_SLAB_STATES_OFFSET +
 				      i * MMI_SLAB_MAX_SLOTS;
 	mmi_pagemap_set(base, base + MMI_SEGMENT, &seg->region);
+	__atomic_store_n(&mmi_segmap[base >> MMI_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
 	return seg;
 }
 
@@ -53,6 +56,8 @@ void mmi_segment_free(struct mmi_segment *seg)
 {
 	uintptr_t base = (uintptr_t)seg;
 
+	/* out of both maps before the kernel can hand the span to anyone */
+	__atomic_store_n(&mmi_segmap[base >> MMI_SEGMENT_SHIFT], 0, __ATOMIC_RELEASE);
 	mmi_pagemap_set(base, base + MMI_SEGMENT, NULL);
 	mmi_os_unmap(seg, MMI_SEGMENT);
 }
@@ -76,11 +81,13 @@ struct mmi_slab_page *mmi_segment_page_take(struct mmi_segment *seg)
  * memory may be given to a page of another class. */
 void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page)
 {
-	MMI_ASSERT(page->in_use && page->used == 0);
+	size_t granules = (size_t)page->carved * page->bsize / MMI_ALIGN;
+
+	MMI_ASSERT(page->in_use && mmi_slab_page_used(page) == 0);
 	__atomic_store_n(&page->bsize, 0, __ATOMIC_RELEASE);	/* walkers: no class */
-	memset(page->state, MMI_SLOT_UNUSED, page->nslots);
+	memset(page->state, MMI_SLOT_UNUSED, granules);
 	page->in_use = 0;
-	page->free_head = 0;
+	page->free_head = MMI_SLAB_LIST_END;
 	__atomic_store_n(&page->remote, NULL, __ATOMIC_RELAXED);
 	seg->free_pages++;
 }

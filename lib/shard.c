@@ -23,6 +23,31 @@
 
 static pthread_mutex_t shards_lock = PTHREAD_MUTEX_INITIALIZER;
 
+struct mmi_shard mmi_shard_none = {
+	.direct = { [0 ... MMI_SLAB_STEPS - 1] = &mmi_slab_page_none },
+};
+
+/* The direct page is kept under every size step of its class, so that the
+ * fast path goes from a size to a page without the class table. */
+static void direct_set(struct mmi_shard *s, unsigned cls, struct mmi_slab_page *pg)
+{
+	unsigned first = cls ? mmi_slab_class_bsize[cls - 1] / 16 + 1 : 0;
+
+	for (unsigned k = first; k <= mmi_slab_class_bsize[cls] / 16u; k++)
+		s->direct[k] = pg;
+}
+
+static struct mmi_slab_page *direct_get(const struct mmi_shard *s, unsigned cls)
+{
+	return s->direct[mmi_slab_class_bsize[cls] / 16];
+}
+
+static void direct_reset(struct mmi_shard *s)
+{
+	for (unsigned k = 0; k < MMI_SLAB_STEPS; k++)
+		s->direct[k] = &mmi_slab_page_none;
+}
+
 void mmi_shards_lock(void)
 {
 	pthread_mutex_lock(&shards_lock);
@@ -52,8 +77,8 @@ void mmi_shard_abandon(struct mmi_shard *s)
  * reconsidered. */
 static void shard_take_over(struct mmi_shard *s)
 {
+	direct_reset(s);
 	for (unsigned c = 0; c < MMI_SLAB_CLASSES; c++) {
-		s->direct[c] = NULL;
 		for (struct mmi_slab_page *pg = s->queue[c]; pg; pg = pg->next) {
 			struct mmi_segment *seg = mmi_segment_of(pg);
 			mmi_slab_rebuild(seg, pg);
@@ -92,6 +117,7 @@ struct mmi_shard *mmi_shard_acquire(struct mm_heap *h)
 	if (!s)
 		return NULL;
 	s->heap = h;
+	direct_reset(s);
 	pthread_mutex_lock(&shards_lock);
 	s->next_shard = h->shards;
 	__atomic_store_n(&h->shards, s, __ATOMIC_RELEASE);
@@ -139,35 +165,41 @@ static struct mmi_slab_page *page_fresh(struct mmi_shard *s, unsigned cls)
  * and allocates one block does not give its page back and take it again. */
 static void *alloc_slow(struct mmi_shard *s, unsigned cls)
 {
-	struct mmi_slab_page *pg = s->direct[cls];
+	struct mmi_slab_page *pg = direct_get(s, cls);
 	void *p;
 
-	if (pg && mmi_slab_collect(mmi_segment_of(pg), pg) &&
-	    (p = mmi_slab_alloc(mmi_segment_of(pg), pg)))
+	if (pg != &mmi_slab_page_none && mmi_slab_collect(mmi_segment_of(pg), pg) &&
+	    (p = mmi_slab_alloc(pg)))
 		return p;
 	for (pg = s->queue[cls]; pg; pg = pg->next) {
 		struct mmi_segment *seg = mmi_segment_of(pg);
 
-		if (pg == s->direct[cls])
+		if (pg == direct_get(s, cls))
 			continue;
 		mmi_slab_collect(seg, pg);
-		if ((p = mmi_slab_alloc(seg, pg))) {
-			s->direct[cls] = pg;
+		if ((p = mmi_slab_alloc(pg))) {
+			direct_set(s, cls, pg);
 			return p;
 		}
 	}
 	pg = page_fresh(s, cls);
 	if (!pg)
 		return NULL;
-	s->direct[cls] = pg;
-	return mmi_slab_alloc(mmi_segment_of(pg), pg);
+	direct_set(s, cls, pg);
+	return mmi_slab_alloc(pg);
 }
 
-/* The direct page of cls has no free slot on its list (mmi_shard_alloc). */
-void *mmi_shard_alloc_slow(struct mmi_shard *s, unsigned cls)
+/* The direct page of cls has no free slot on its list (mmi_shard_alloc);
+ * NULL for mmi_shard_none. */
+void *mmi_shard_alloc_slow(struct mmi_shard *s, size_t size)
 {
-	struct mmi_slab_page *pg = s->direct[cls];
-	void *p = pg ? mmi_slab_carve(pg) : NULL;
+	unsigned cls = mmi_slab_class(size);
+	void *p;
+
+	if (s == &mmi_shard_none)
+		return NULL;
+	/* the fast path gives up on a list whose head is not sound: die here */
+	p = mmi_slab_alloc(direct_get(s, cls));	/* none: no slot to carve */
 
 	if (!p)
 		p = alloc_slow(s, cls);
@@ -188,8 +220,8 @@ static void queue_remove(struct mmi_shard *s, struct mmi_slab_page *pg)
 		s->queue[pg->cls] = pg->next;
 	if (pg->next)
 		pg->next->prev = pg->prev;
-	if (s->direct[pg->cls] == pg)
-		s->direct[pg->cls] = NULL;
+	if (direct_get(s, pg->cls) == pg)
+		direct_set(s, pg->cls, &mmi_slab_page_none);
 }
 
 /*
@@ -211,7 +243,7 @@ int mmi_shard_trim(struct mmi_shard *s)
 
 			next = pg->next;
 			mmi_slab_collect(seg, pg);
-			if (pg->used)
+			if (mmi_slab_page_used(pg))
 				continue;
 			queue_remove(s, pg);
 			mmi_os_discard(pg->area, pg->area + MMI_SLAB_PAGE);
@@ -288,7 +320,8 @@ int mmi_slabs_visit(struct mm_heap *h, uintptr_t *cursor, size_t limit,
 			carved = __atomic_load_n(&pg->carved, __ATOMIC_RELAXED);
 			for (size_t k = 0; k < carved; k++) {
 				uintptr_t slot = pg->area + k * bsize;
-				unsigned char st = __atomic_load_n(&pg->state[k], __ATOMIC_RELAXED);
+				unsigned char st = __atomic_load_n(&pg->state[slot % MMI_SLAB_PAGE / MMI_ALIGN],
+								   __ATOMIC_RELAXED);
 
 				if (slot < from || st == MMI_SLOT_UNUSED)
 					continue;
@@ -315,7 +348,6 @@ void mmi_slabs_tally(struct mm_heap *h, struct mmi_slab_tally *t)
 	for (struct mmi_shard *s = __atomic_load_n(&h->shards, __ATOMIC_ACQUIRE); s;
 	     s = s->next_shard) {
 		t->allocs += __atomic_load_n(&s->allocs, __ATOMIC_RELAXED);
-		t->frees += __atomic_load_n(&s->frees, __ATOMIC_RELAXED);
 		for (struct mmi_segment *seg = __atomic_load_n(&s->segments, __ATOMIC_ACQUIRE);
 		     seg; seg = seg->next) {
 			t->segments++;
@@ -325,7 +357,8 @@ void mmi_slabs_tally(struct mm_heap *h, struct mmi_slab_tally *t)
 				size_t carved = bsize ? __atomic_load_n(&pg->carved, __ATOMIC_RELAXED) : 0;
 
 				for (size_t k = 0; k < carved; k++) {
-					unsigned char st = __atomic_load_n(&pg->state[k], __ATOMIC_RELAXED);
+					unsigned char st = __atomic_load_n(&pg->state[k * bsize / MMI_ALIGN],
+									   __ATOMIC_RELAXED);
 					if (st == MMI_SLOT_USED) {
 						t->used_blocks++;
 						t->used_bytes += bsize;
@@ -340,6 +373,8 @@ void mmi_slabs_tally(struct mm_heap *h, struct mmi_slab_tally *t)
 		}
 	}
 	mmi_shards_unlock();
+	/* every slot handed out is in use or was freed, by whichever thread */
+	t->frees = t->allocs >= t->used_blocks ? t->allocs - t->used_blocks : 0;
 }
 
 /* The page's fixed fields agree with its class and place. */
@@ -351,36 +386,50 @@ static int page_sane(struct mmi_segment *seg, struct mmi_slab_page *pg, size_t b
 	       pg->area == (uintptr_t)seg + i * MMI_SLAB_PAGE &&
 	       pg->nslots == MMI_SLAB_PAGE / bsize && pg->limit == pg->nslots * bsize &&
 	       pg->recip == (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize) &&
+	       pg->link_key == seg->link_key &&
 	       __atomic_load_n(&pg->carved, __ATOMIC_RELAXED) <= pg->nslots &&
 	       pg->state == (unsigned char *)seg + MMI_SLAB_STATES_OFFSET + i * MMI_SLAB_MAX_SLOTS;
 }
 
 /* Only for a page nobody else changes (the caller's own shard): the free
- * list holds exactly the FREE slots, once each, and used counts the rest. */
-static int page_lists_agree(struct mmi_segment *seg, struct mmi_slab_page *pg)
+ * list holds exactly the FREE slots, once each. */
+static int page_lists_agree(struct mmi_slab_page *pg)
 {
-	size_t nfree = 0, nused = 0, onlist = 0;
+	size_t nfree = 0, onlist = 0;
 
-	for (size_t k = 0; k < pg->carved; k++) {
-		unsigned char st = __atomic_load_n(&pg->state[k], __ATOMIC_RELAXED);
-		nfree += st == MMI_SLOT_FREE;
-		nused += st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE;
-	}
-	for (unsigned head = pg->free_head; head; onlist++) {
-		size_t idx = head - 1;
-		const void *slot = (const void *)(pg->area + idx * pg->bsize);
+	for (size_t k = 0; k < pg->carved; k++)
+		nfree += __atomic_load_n(mmi_slab_slot_state(pg, k), __ATOMIC_RELAXED) == MMI_SLOT_FREE;
+	for (unsigned g = pg->free_head; g != MMI_SLAB_LIST_END; onlist++) {
+		const void *slot = (const void *)(pg->area + (size_t)g * MMI_ALIGN);
 		uintptr_t v;
 
-		if (onlist >= nfree || idx >= pg->carved ||
-		    __atomic_load_n(&pg->state[idx], __ATOMIC_RELAXED) != MMI_SLOT_FREE)
+		/* a FREE state byte is a slot start below carved (checked) */
+		if (onlist >= nfree || g >= MMI_SLAB_GRANULES ||
+		    __atomic_load_n(&pg->state[g], __ATOMIC_RELAXED) != MMI_SLOT_FREE)
 			return -1;
-		v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED) ^
-		    mmi_slab_link_mask(seg, slot);
-		if (v > pg->nslots)
+		v = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED) ^ pg->link_key;
+		if (v > MMI_SLAB_LIST_END)
 			return -1;
-		head = (unsigned)v;
+		g = (unsigned)v;
 	}
-	return onlist == nfree && pg->used == nused ? 0 : -1;
+	return onlist == nfree ? 0 : -1;
+}
+
+/* Every state byte is a state; only slot starts are other than UNUSED, and
+ * (quiet: nobody carves meanwhile) only those of carved slots. */
+static int page_states_sane(const struct mmi_slab_page *pg, size_t bsize, size_t carved, int quiet)
+{
+	for (size_t g = 0; g < MMI_SLAB_GRANULES; g++) {
+		unsigned char st = __atomic_load_n(&pg->state[g], __ATOMIC_RELAXED);
+		size_t off = g * MMI_ALIGN;
+
+		if (st > MMI_SLOT_REMOTE)
+			return -1;
+		if (st != MMI_SLOT_UNUSED &&
+		    (off % bsize || off / bsize >= pg->nslots || (quiet && off / bsize >= carved)))
+			return -1;
+	}
+	return 0;
 }
 
 int mmi_slabs_check(struct mm_heap *h)
@@ -419,15 +468,10 @@ int mmi_slabs_check(struct mm_heap *h)
 					ret = -1;
 					break;
 				}
-				for (size_t k = 0; k < pg->nslots; k++) {
-					unsigned char st = __atomic_load_n(&pg->state[k], __ATOMIC_RELAXED);
-					/* another thread's page may carve meanwhile */
-					if (st > MMI_SLOT_REMOTE ||
-					    (quiet && k >= carved && st != MMI_SLOT_UNUSED))
-						ret = -1;
-				}
+				/* another thread's page may carve meanwhile */
+				ret = page_states_sane(pg, bsize, carved, quiet);
 				if (!ret && quiet && s == mine)
-					ret = page_lists_agree(seg, pg);
+					ret = page_lists_agree(pg);
 			}
 		}
 	}

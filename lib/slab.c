@@ -11,10 +11,12 @@
  * REMOTE state into FREE.  Pushes only add and the owner only takes all,
  * so the list has no ABA problem.
  *
- * The link in a free slot's first word is masked with the segment's
- * secret and the slot's own address: a write after free cannot aim the
- * next allocation at an address of its choosing; a link that does not
- * decode to a slot of the same page is heap corruption.
+ * The link in a free slot's first word is a granule of the page masked
+ * with the page's secret: a write after free cannot aim the next
+ * allocation at an address of its choosing; a link that does not decode to
+ * a FREE slot of the same page is heap corruption.  Remote lists link
+ * slots by address (their pushers know no list head), masked with the
+ * segment's secret and the slot's own address.
  */
 #include "mm_internal.h"
 
@@ -29,22 +31,29 @@ const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES] = {
 #define C2x(c) c, c
 #define C4(c) c, c, c, c
 #define C8(c) C4(c), C4(c)
-const uint8_t mmi_slab_class_by16[MMI_SLAB_MAX_BSIZE / 16 + 1] = {
+const uint8_t mmi_slab_class_by16[MMI_SLAB_STEPS] = {
 	0, 0, 1, 2, 3, 4, 5, 6, 7,	/* 0, 16 .. 128 */
 	C2x(8), C2x(9), C2x(10), C2x(11),
 	C4(12), C4(13), C4(14), C4(15),
 	C8(16), C8(17), C8(18), C8(19),
 };
 
+struct mmi_slab_page mmi_slab_page_none = { .free_head = MMI_SLAB_LIST_END };
+
 void mmi_slab_corrupt(const void *slot)
 {
 	mmi_fatal("heap corruption at", slot);
 }
 
+static uintptr_t remote_link_mask(const struct mmi_segment *seg, const void *slot)
+{
+	return seg->link_key ^ ((uintptr_t)slot >> 4);
+}
+
 /* Remote lists link slots by masked address (pushers know no index). */
 static void *remote_mask(const struct mmi_segment *seg, const void *slot, const void *next)
 {
-	return (void *)((uintptr_t)next ^ mmi_slab_link_mask(seg, slot));
+	return (void *)((uintptr_t)next ^ remote_link_mask(seg, slot));
 }
 
 static void remote_link_store(struct mmi_segment *seg, void *slot, void *next)
@@ -71,12 +80,12 @@ void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	MMI_ASSERT(cls < MMI_SLAB_CLASSES && page->in_use);
 	page->recip = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
 	page->area = page_start;
+	page->link_key = seg->link_key;
 	page->nslots = (uint16_t)(MMI_SLAB_PAGE / bsize);
 	page->limit = (uint32_t)(page->nslots * bsize);
 	__atomic_store_n(&page->carved, 0, __ATOMIC_RELAXED);
-	page->used = 0;
 	page->cls = (uint8_t)cls;
-	page->free_head = 0;
+	page->free_head = MMI_SLAB_LIST_END;
 	__atomic_store_n(&page->remote, NULL, __ATOMIC_RELAXED);
 	__atomic_store_n(&page->shard, owner, __ATOMIC_RELAXED);
 	/* last: a walker that sees bsize sees the rest (mmi_slab_page_ready) */
@@ -93,23 +102,21 @@ void *mmi_slab_carve(struct mmi_slab_page *page)
 		return NULL;
 	/* walkers read carved without the owner's cooperation */
 	__atomic_store_n(&page->carved, (uint16_t)(idx + 1), __ATOMIC_RELAXED);
-	__atomic_store_n(&page->state[idx], MMI_SLOT_USED, __ATOMIC_RELAXED);
-	page->used++;
+	__atomic_store_n(mmi_slab_slot_state(page, idx), MMI_SLOT_USED, __ATOMIC_RELAXED);
 	return (void *)(page->area + (size_t)idx * page->bsize);
 }
 
 enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg, struct mmi_slab_page *page,
 	void *p)
 {
-	long idx;
-	enum mmi_slab_verdict v = mmi_slab_classify(page, p, &idx);
+	enum mmi_slab_verdict v = mmi_slab_classify(page, p);
 	unsigned char expect = MMI_SLOT_USED;
 	void *head;
 
 	if (v != MMI_SLAB_OK)
 		return v;
 	/* one winner among threads freeing the same block */
-	if (!__atomic_compare_exchange_n(&page->state[idx], &expect, MMI_SLOT_REMOTE, 0,
+	if (!__atomic_compare_exchange_n(&page->state[mmi_slab_granule(p)], &expect, MMI_SLOT_REMOTE, 0,
 					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return expect == MMI_SLOT_UNUSED ? MMI_SLAB_INVALID : MMI_SLAB_DOUBLE_FREE;
 	head = __atomic_load_n(&page->remote, __ATOMIC_RELAXED);
@@ -129,13 +136,12 @@ unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page)
 
 	while (slot) {
 		void *next = remote_next_or_die(seg, page, slot);
-		long idx = mmi_slab_index(page, slot);
+		unsigned char *st = &page->state[mmi_slab_granule(slot)];
 
-		if (__atomic_load_n(&page->state[idx], __ATOMIC_RELAXED) != MMI_SLOT_REMOTE)
+		if (__atomic_load_n(st, __ATOMIC_RELAXED) != MMI_SLOT_REMOTE)
 			mmi_slab_corrupt(slot);
-		__atomic_store_n(&page->state[idx], MMI_SLOT_FREE, __ATOMIC_RELAXED);
-		mmi_slab_local_push(seg, page, slot, idx);
-		page->used--;
+		__atomic_store_n(st, MMI_SLOT_FREE, __ATOMIC_RELAXED);
+		mmi_slab_local_push(page, slot);
 		n++;
 		slot = next;
 	}
@@ -146,30 +152,32 @@ unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page)
  * The page's owner is gone (its thread exited, or it did not survive a
  * fork): whatever its free list said, the state bytes are the truth.  The
  * new owner rebuilds the local free list from the FREE slots and counts
- * USED and REMOTE ones as in use.  REMOTE slots stay for the remote list:
+ * REMOTE slots stay for the remote list:
  * a freer may still be pushing one, and collect turns them FREE.  (A
  * REMOTE slot whose freer died before its push -- only across fork -- is
  * lost to this page, never handed out twice.)
  */
 void mmi_slab_rebuild(struct mmi_segment *seg, struct mmi_slab_page *page)
 {
-	unsigned used = 0;
+	(void)seg;
+	page->free_head = MMI_SLAB_LIST_END;
+	for (size_t i = page->carved; i-- > 0;)
+		if (__atomic_load_n(mmi_slab_slot_state(page, i), __ATOMIC_RELAXED) == MMI_SLOT_FREE)
+			mmi_slab_local_push(page, (void *)(page->area + i * page->bsize));
+}
 
-	page->free_head = 0;
-	for (size_t i = page->carved; i-- > 0;) {
-		unsigned char st = __atomic_load_n(&page->state[i], __ATOMIC_RELAXED);
+size_t mmi_slab_page_used(const struct mmi_slab_page *page)
+{
+	size_t carved = __atomic_load_n(&page->carved, __ATOMIC_RELAXED), used = 0;
 
-		if (st == MMI_SLOT_FREE)
-			mmi_slab_local_push(seg, page, (void *)(page->area + i * page->bsize), (long)i);
-		else if (st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE)
-			used++;
+	for (size_t i = 0; i < carved; i++) {
+		unsigned char st = __atomic_load_n(mmi_slab_slot_state(page, i), __ATOMIC_RELAXED);
+		used += st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE;
 	}
-	page->used = (uint16_t)used;
+	return used;
 }
 
 enum mmi_slab_verdict mmi_slab_verdict(const struct mmi_slab_page *page, const void *p)
 {
-	long idx;
-
-	return mmi_slab_classify(page, p, &idx);
+	return mmi_slab_classify(page, p);
 }

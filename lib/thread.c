@@ -13,9 +13,9 @@
  */
 #include <pthread.h>
 
-#include "mm_internal.h"
+#include "fastpath.h"
 
-__thread struct mmi_thread mmi_thread MMI_TLS;
+__thread struct mmi_thread mmi_thread MMI_TLS = { .fast = &mmi_shard_none };
 static pthread_key_t exit_key;
 static int key_ready;
 
@@ -25,6 +25,7 @@ static void thread_exit(void *arg)
 	struct mmi_shard *s = t->shard;
 
 	t->state = MMI_THREAD_GONE;
+	t->fast = &mmi_shard_none;
 	t->shard = NULL;
 	if (s)
 		mmi_shard_abandon(s);
@@ -48,6 +49,7 @@ struct mmi_shard *mmi_thread_start(struct mm_heap *h)
 		return NULL;
 	}
 	t->state = MMI_THREAD_ACTIVE;
+	t->fast = t->shard;
 	return t->shard;
 }
 
@@ -55,4 +57,16 @@ void mmi_thread_init(void)
 {
 	if (pthread_key_create(&exit_key, thread_exit) == 0)
 		__atomic_store_n(&key_ready, 1, __ATOMIC_RELEASE);
+}
+
+/* The fast malloc (fastpath.h) found no free slot on the direct page, or
+ * the size is not small, or the thread has no shard yet. */
+void *mmi_fast_malloc_slow(size_t size)
+{
+	if (size <= MMI_SLAB_MAX_BSIZE) {
+		void *p = mmi_shard_alloc_slow(mmi_thread.fast, size);
+		if (p)
+			return p;
+	}
+	return mmi_alloc(mmi_default_heap(), size);
 }

@@ -132,43 +132,106 @@ START_TEST(test_carve_free_reuse)
 
 		ck_assert_ptr_nonnull(slot);
 		for (size_t i = 0; i < n; i++) {
-			slot[i] = mmi_slab_alloc(seg, page);
+			slot[i] = mmi_slab_alloc(page);
 			ck_assert_ptr_nonnull(slot[i]);
 			ck_assert(tu_aligned(slot[i], 16));
 			ck_assert_ptr_eq(slot[i], (void *)(page->area + i * bsize));
-			ck_assert_uint_eq(page->state[i], MMI_SLOT_USED);
+			ck_assert_uint_eq(*mmi_slab_slot_state(page, i), MMI_SLOT_USED);
 			tu_fill(slot[i], bsize, (unsigned)i);
 		}
-		ck_assert_ptr_null(mmi_slab_alloc(seg, page));	/* full */
-		ck_assert_uint_eq(page->used, n);
+		ck_assert_ptr_null(mmi_slab_alloc(page));	/* full */
+		ck_assert_uint_eq(mmi_slab_page_used(page), n);
 		/* free the odd slots, then misuse */
 		for (size_t i = 1; i < n; i += 2) {
 			ck_assert(tu_check(slot[i], bsize, (unsigned)i));
-			ck_assert_int_eq(mmi_slab_free_local(seg, page, slot[i]), MMI_SLAB_OK);
-			ck_assert_uint_eq(page->state[i], MMI_SLOT_FREE);
+			ck_assert_int_eq(mmi_slab_free_local(page, slot[i]), MMI_SLAB_OK);
+			ck_assert_uint_eq(*mmi_slab_slot_state(page, i), MMI_SLOT_FREE);
 		}
-		ck_assert_int_eq(mmi_slab_free_local(seg, page, slot[1]), MMI_SLAB_DOUBLE_FREE);
+		ck_assert_int_eq(mmi_slab_free_local(page, slot[1]), MMI_SLAB_DOUBLE_FREE);
 		ck_assert_int_eq(mmi_slab_free_remote(seg, page, slot[1]), MMI_SLAB_DOUBLE_FREE);
-		ck_assert_int_eq(mmi_slab_free_local(seg, page, slot[0] + 8), MMI_SLAB_MIDDLE);
+		ck_assert_int_eq(mmi_slab_free_local(page, slot[0] + 8), MMI_SLAB_MIDDLE);
 		if (bsize > 16)
-			ck_assert_int_eq(mmi_slab_free_local(seg, page, slot[0] + 16), MMI_SLAB_MIDDLE);
-		ck_assert_int_eq(mmi_slab_free_local(seg, page, slot[0] + bsize - 1), MMI_SLAB_MIDDLE);
-		ck_assert_uint_eq(page->used, n - n / 2);
+			ck_assert_int_eq(mmi_slab_free_local(page, slot[0] + 16), MMI_SLAB_MIDDLE);
+		ck_assert_int_eq(mmi_slab_free_local(page, slot[0] + bsize - 1), MMI_SLAB_MIDDLE);
+		ck_assert_uint_eq(mmi_slab_page_used(page), n - n / 2);
 		/* the even slots were untouched by all that */
 		for (size_t i = 0; i < n; i += 2)
 			ck_assert(tu_check(slot[i], bsize, (unsigned)i));
 		/* reuse: exactly the freed slots come back */
 		for (size_t k = 0; k < n / 2; k++) {
-			unsigned char *p = mmi_slab_alloc(seg, page);
+			unsigned char *p = mmi_slab_alloc(page);
 			long idx = mmi_slab_index(page, p);
 			ck_assert_int_ge(idx, 0);
 			ck_assert_uint_eq((size_t)idx % 2, 1);
-			ck_assert_uint_eq(page->state[idx], MMI_SLOT_USED);
+			ck_assert_uint_eq(*mmi_slab_slot_state(page, idx), MMI_SLOT_USED);
 		}
-		ck_assert_ptr_null(mmi_slab_alloc(seg, page));
+		ck_assert_ptr_null(mmi_slab_alloc(page));
 		free(slot);
 	}
 	mmi_segment_free(seg);
+}
+END_TEST
+
+/* The state bytes are per 16-byte granule: with every slot of a page
+ * handed out, exactly the granules where slots start read USED, and a
+ * free at any offset is OK at a slot start, MIDDLE inside a slot and
+ * INVALID past the last slot -- the verdicts the fast free relies on. */
+START_TEST(test_granule_states_every_offset)
+{
+	struct mmi_segment *seg = new_segment();
+
+	for (unsigned c = 0; c < MMI_SLAB_CLASSES; c++) {
+		struct mmi_slab_page *page = new_page(seg, c);
+		size_t bsize = page->bsize, n = page->nslots;
+
+		for (size_t i = 0; i < n; i++)
+			ck_assert_ptr_nonnull(mmi_slab_alloc(page));
+		for (size_t off = 0; off < MMI_SLAB_PAGE; off++) {
+			const void *p = (const void *)(page->area + off);
+			int start = off % bsize == 0 && off / bsize < n;
+			enum mmi_slab_verdict want = start ? MMI_SLAB_OK :
+				off < n * bsize ? MMI_SLAB_MIDDLE : MMI_SLAB_INVALID;
+
+			if (off % 16 == 0 && page->state[off / 16] != (start ? MMI_SLOT_USED : MMI_SLOT_UNUSED))
+				ck_abort_msg("class %u, offset %zu: state %u", c, off, page->state[off / 16]);
+			if (mmi_slab_verdict(page, p) != want)
+				ck_abort_msg("class %u, offset %zu: verdict %d, not %d", c, off,
+					mmi_slab_verdict(page, p), want);
+		}
+		/* the page goes back clean: no granule keeps a state */
+		for (size_t i = 0; i < n; i++)
+			ck_assert_int_eq(mmi_slab_free_local(page, (void *)(page->area + i * bsize)),
+				MMI_SLAB_OK);
+		mmi_segment_page_return(seg, page);
+		for (size_t g = 0; g < MMI_SLAB_GRANULES; g++)
+			ck_assert_uint_eq(page->state[g], MMI_SLOT_UNUSED);
+	}
+	mmi_segment_free(seg);
+}
+END_TEST
+
+/* The segment map answers for any address without faulting: a segment's
+ * whole span while it exists, nothing once it is gone, and no stack,
+ * global, null or non-canonical address. */
+START_TEST(test_segmap_any_address)
+{
+	static char global;
+	char local;
+	struct mmi_segment *seg = new_segment();
+	uintptr_t base = (uintptr_t)seg;
+
+	ck_assert(mmi_segmap_has(base));
+	ck_assert(mmi_segmap_has(base + MMI_SEGMENT / 2));
+	ck_assert(mmi_segmap_has(base + MMI_SEGMENT - 1));
+	ck_assert(!mmi_segmap_has((uintptr_t)&global));
+	ck_assert(!mmi_segmap_has((uintptr_t)&local));
+	ck_assert(!mmi_segmap_has(0));
+	ck_assert(!mmi_segmap_has((uintptr_t)1 << MMI_ADDR_BITS));
+	ck_assert(!mmi_segmap_has(UINTPTR_MAX));
+	ck_assert(!mmi_segmap_has(UINTPTR_MAX - MMI_SEGMENT + 1));
+	mmi_segment_free(seg);
+	ck_assert(!mmi_segmap_has(base));
+	ck_assert(!mmi_segmap_has(base + MMI_SEGMENT - 1));
 }
 END_TEST
 
@@ -176,36 +239,36 @@ START_TEST(test_never_handed_out_is_invalid)
 {
 	struct mmi_segment *seg = new_segment();
 	struct mmi_slab_page *page = new_page(seg, 3);	/* 64 bytes */
-	void *a = mmi_slab_alloc(seg, page);
+	void *a = mmi_slab_alloc(page);
 
 	ck_assert_ptr_nonnull(a);
 	/* slot 1 was never carved */
-	ck_assert_int_eq(mmi_slab_free_local(seg, page, (char *)a + 64), MMI_SLAB_INVALID);
+	ck_assert_int_eq(mmi_slab_free_local(page, (char *)a + 64), MMI_SLAB_INVALID);
 	ck_assert_int_eq(mmi_slab_free_remote(seg, page, (char *)a + 64), MMI_SLAB_INVALID);
 	/* a page that was never given a class */
 	struct mmi_slab_page *blank = mmi_segment_page_take(seg);
 	ck_assert_ptr_nonnull(blank);
 	blank->in_use = 0;
-	ck_assert_int_eq(mmi_slab_free_local(seg, blank,
+	ck_assert_int_eq(mmi_slab_free_local(blank,
 		(char *)seg + (size_t)(blank - seg->pages) * MMI_SLAB_PAGE), MMI_SLAB_INVALID);
-	ck_assert_int_eq(mmi_slab_free_local(seg, page, a), MMI_SLAB_OK);
-	ck_assert_uint_eq(page->used, 0);
+	ck_assert_int_eq(mmi_slab_free_local(page, a), MMI_SLAB_OK);
+	ck_assert_uint_eq(mmi_slab_page_used(page), 0);
 	mmi_segment_page_return(seg, page);
-	ck_assert_uint_eq(page->state[0], MMI_SLOT_UNUSED);
+	ck_assert_uint_eq(*mmi_slab_slot_state(page, 0), MMI_SLOT_UNUSED);
 	mmi_segment_free(seg);
 }
 END_TEST
 
 /* A write after free over a free slot's link: the next allocation but one
  * would return the written address.  It must die instead, naming the slot. */
-static void poison_child(struct mmi_segment *seg, struct mmi_slab_page *page, void *target)
+static void poison_child(struct mmi_slab_page *page, void *target)
 {
-	void *a = mmi_slab_alloc(seg, page);
-	mmi_slab_alloc(seg, page);
-	mmi_slab_free_local(seg, page, a);
+	void *a = mmi_slab_alloc(page);
+	mmi_slab_alloc(page);
+	mmi_slab_free_local(page, a);
 	*(void *volatile *)a = target;		/* the bug */
-	void *volatile x = mmi_slab_alloc(seg, page);
-	void *volatile y = mmi_slab_alloc(seg, page);
+	void *volatile x = mmi_slab_alloc(page);
+	void *volatile y = mmi_slab_alloc(page);
 	(void)x;
 	(void)y;
 	_exit(0);
@@ -228,7 +291,7 @@ START_TEST(test_poisoned_link_is_corruption)
 		struct rlimit none = { 0, 0 };
 		setrlimit(RLIMIT_CORE, &none);
 		dup2(fds[1], 2);
-		poison_child(seg, page, target);
+		poison_child(page, target);
 	}
 	close(fds[1]);
 	ssize_t n = read(fds[0], buf, sizeof buf - 1);
@@ -290,7 +353,7 @@ START_TEST(test_remote_push_interleavings)
 	sem_init(&hook_release, 0, 0);
 	mmi_test.slab_remote_push = hold_pusher;
 	for (int variant = 0; variant < 2; variant++) {
-		void *a = mmi_slab_alloc(seg, page), *b = mmi_slab_alloc(seg, page);
+		void *a = mmi_slab_alloc(page), *b = mmi_slab_alloc(page);
 		struct remote_job ja = { seg, page, a, -1 }, jb = { seg, page, b, -1 };
 
 		ck_assert_ptr_nonnull(a);
@@ -309,15 +372,15 @@ START_TEST(test_remote_push_interleavings)
 		ck_assert_int_eq(ja.verdict, MMI_SLAB_OK);
 		got += mmi_slab_collect(seg, page);
 		ck_assert_uint_eq(got, 2);
-		ck_assert_uint_eq(page->state[mmi_slab_index(page, a)], MMI_SLOT_FREE);
-		ck_assert_uint_eq(page->state[mmi_slab_index(page, b)], MMI_SLOT_FREE);
-		ck_assert_uint_eq(page->used, 0);
+		ck_assert_uint_eq(page->state[mmi_slab_granule(a)], MMI_SLOT_FREE);
+		ck_assert_uint_eq(page->state[mmi_slab_granule(b)], MMI_SLOT_FREE);
+		ck_assert_uint_eq(mmi_slab_page_used(page), 0);
 		ck_assert_uint_eq(mmi_slab_collect(seg, page), 0);
 		/* both are on the local list now, once each */
-		void *x = mmi_slab_alloc(seg, page), *y = mmi_slab_alloc(seg, page);
+		void *x = mmi_slab_alloc(page), *y = mmi_slab_alloc(page);
 		ck_assert((x == a && y == b) || (x == b && y == a));
-		mmi_slab_free_local(seg, page, x);
-		mmi_slab_free_local(seg, page, y);
+		mmi_slab_free_local(page, x);
+		mmi_slab_free_local(page, y);
 	}
 	mmi_test.slab_remote_push = NULL;
 	mmi_segment_free(seg);
@@ -365,7 +428,7 @@ START_TEST(test_remote_producers)
 		unsigned collected = 0;
 
 		for (size_t i = 0; i < n; i++) {
-			slots[i] = mmi_slab_alloc(seg, page);
+			slots[i] = mmi_slab_alloc(page);
 			ck_assert_ptr_nonnull(slots[i]);
 			tu_fill(slots[i], page->bsize, round * 7919u + (unsigned)i);
 		}
@@ -383,9 +446,9 @@ START_TEST(test_remote_producers)
 		}
 		collected += mmi_slab_collect(seg, page);
 		ck_assert_uint_eq(collected, n);
-		ck_assert_uint_eq(page->used, 0);
+		ck_assert_uint_eq(mmi_slab_page_used(page), 0);
 		for (size_t i = 0; i < n; i++)
-			ck_assert_uint_eq(page->state[i], MMI_SLOT_FREE);
+			ck_assert_uint_eq(*mmi_slab_slot_state(page, i), MMI_SLOT_FREE);
 	}
 	free(slots);
 	mmi_segment_free(seg);
@@ -429,7 +492,7 @@ START_TEST(test_racing_double_free)
 
 	ck_assert_ptr_nonnull(slots);
 	for (size_t i = 0; i < n; i++)
-		slots[i] = mmi_slab_alloc(seg, page);
+		slots[i] = mmi_slab_alloc(page);
 	pthread_barrier_init(&go, NULL, 2);
 	for (int k = 0; k < 2; k++) {
 		r[k] = (struct racer){ seg, page, slots, n, &go, 0, 0 };
@@ -440,7 +503,7 @@ START_TEST(test_racing_double_free)
 	ck_assert_uint_eq(r[0].ok + r[1].ok, n);
 	ck_assert_uint_eq(r[0].doubles + r[1].doubles, n);
 	ck_assert_uint_eq(mmi_slab_collect(seg, page), n);
-	ck_assert_uint_eq(page->used, 0);
+	ck_assert_uint_eq(mmi_slab_page_used(page), 0);
 	pthread_barrier_destroy(&go);
 	free(slots);
 	mmi_segment_free(seg);
@@ -459,6 +522,8 @@ static Suite *slab_suite(void)
 	tcase_add_test(tc, test_carve_free_reuse);
 	tcase_add_test(tc, test_never_handed_out_is_invalid);
 	tcase_add_test(tc, test_poisoned_link_is_corruption);
+	tcase_add_test(tc, test_granule_states_every_offset);
+	tcase_add_test(tc, test_segmap_any_address);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("remote frees");
