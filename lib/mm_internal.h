@@ -363,7 +363,7 @@ MMI_HIDDEN int mmi_large_was_freed(const void *p);
 MMI_HIDDEN void mmi_large_lock(void);	/* fork: the freed-address set */
 MMI_HIDDEN void mmi_large_unlock(void);
 
-/* source.c: memory from the OS */
+/* os.c: memory from the OS */
 MMI_HIDDEN size_t mmi_page_size(void);
 MMI_HIDDEN void *mmi_os_map(size_t len);
 MMI_HIDDEN void *mmi_os_map_aligned(size_t len, size_t align);
