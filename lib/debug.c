@@ -1,6 +1,6 @@
 /*
  * Looking inside a heap: fatal misuse reports, walking, checking the
- * invariants listed at the top of heap.c, and printing.  All output is
+ * invariants listed at the top of block.c, and printing.  All output is
  * formatted into a buffer on the stack and written with write(2): this
  * code runs with heap locks held, and may run as the process's malloc,
  * so it can use neither malloc nor stdio.
@@ -365,7 +365,7 @@ int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len)
 	return 0;
 }
 
-/* --- Checking the invariants of heap.c -------------------------------------- */
+/* --- Checking the invariants of block.c ------------------------------------- */
 
 struct tally {
 	size_t used_bytes, used_blocks, free_bytes, free_blocks;

@@ -5,7 +5,7 @@
  * with -fvisibility=hidden and a version script), and every name carries the
  * prefix mmi_ so that it can never be taken for, or interposed as, a public
  * mm_* symbol.  The block layout and its invariants are written down at the
- * top of heap.c; mmi_heap_check() in debug.c verifies each of them.
+ * top of block.c; mmi_check_locked() in debug.c verifies each of them.
  */
 #ifndef LIBMM_INTERNAL_H
 #define LIBMM_INTERNAL_H
@@ -269,7 +269,7 @@ struct mm_heap {
  */
 enum {
 	MMI_TAG_USED = 1,	/* handed out */
-	MMI_TAG_MERGED = 3,	/* swallowed by a merge (heap.c); size 0 */
+	MMI_TAG_MERGED = 3,	/* swallowed by a merge (block.c); size 0 */
 };
 static inline uintptr_t mmi_cookie(const struct mm_heap *h, const struct mmi_block *b,
 	size_t size, unsigned tag)
@@ -315,7 +315,7 @@ static inline void mmi_lock(struct mm_heap *h)
  * (under the lock, or by the NOLOCK heap's only user): mm_heap_walk, which
  * lets go of the heap between batches, trusts its saved place only while
  * the count is unchanged.  Counting every unlock, not just the changing
- * ones, keeps heap.c and large.c free of bookkeeping; a walk that finds
+ * ones, keeps block.c and large.c free of bookkeeping; a walk that finds
  * the count moved merely looks its place up again.  A path that only
  * looked may use mmi_unlock_unchanged().
  */
@@ -331,7 +331,7 @@ static inline void mmi_unlock_unchanged(struct mm_heap *h)
 		pthread_mutex_unlock(&h->lock);
 }
 
-/* heap.c: the engine.  *_locked functions expect the heap lock held. */
+/* block.c: the engine.  *_locked functions expect the heap lock held. */
 MMI_HIDDEN void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count);
 MMI_HIDDEN void *mmi_alloc(struct mm_heap *h, size_t size);
 MMI_HIDDEN void *mmi_calloc(struct mm_heap *h, size_t nmemb, size_t size);

@@ -1,5 +1,7 @@
 /*
- * The heap engine: blocks in regions, split on allocation, merged on free.
+ * The boundary-tag engine: blocks in regions, split on allocation, merged
+ * on free.  It holds every block that neither slab pages (shard.c) nor a
+ * mapping of its own (large.c) take.
  *
  * Block layout (every address and size a multiple of 16):
  *
