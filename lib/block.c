@@ -547,27 +547,6 @@ static struct mmi_block *used_block_or_die_locked(struct mm_heap *h, struct mmi_
 
 /* --- Allocation ------------------------------------------------------------ */
 
-void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
-{
-	memset(h, 0, MMI_HEAP_BYTES(fl_count));
-	h->magic = MMI_HEAP_MAGIC ^ (uintptr_t)h;
-	h->cookie_key = mmi_random_word();
-	h->cookie_mul = mmi_random_word() | 1;
-	if (!(flags & (MM_FIT_FIRST | MM_FIT_BEST)))
-		flags |= MM_FIT_GOOD;
-	if (!(flags & MM_SOURCE_BRK))
-		flags |= MM_SOURCE_MMAP;
-	h->flags = flags;
-	h->fl_count = fl_count;
-	h->fit_id = (flags & MM_FIT_FIRST) ? MMI_FIT_ID_FIRST :
-		    (flags & MM_FIT_BEST) ? MMI_FIT_ID_BEST : MMI_FIT_ID_GOOD;
-	if (!(flags & MM_HEAP_NOLOCK))
-		pthread_mutex_init(&h->lock, NULL);
-	h->mmap_threshold = MMI_DEFAULT_MMAP_THRESHOLD;
-	h->trim_threshold = MMI_DEFAULT_TRIM_THRESHOLD;
-	h->grow_size = MMI_GROW_MIN;
-}
-
 int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi)
 {
 	if (hi <= lo || hi - lo < MMI_REGION_HDR + MMI_MIN_BLOCK + MMI_HDR)
@@ -892,34 +871,4 @@ int mmi_trim_locked(struct mm_heap *h, size_t *pad)
 		}
 	}
 	return released;
-}
-
-/* Everything goes back at once (mm_heap_destroy). */
-void mmi_release_all(struct mm_heap *h)
-{
-	struct mmi_region *r, *next;
-
-	for (r = h->larges; r; r = next) {
-		next = r->next;
-		mmi_pagemap_set(r->start, r->end, NULL);
-		mmi_os_unmap((void *)r->start, r->end - r->start);
-	}
-	h->larges = NULL;
-	/* from the top down, so brk spans can lower the break in turn */
-	for (r = h->arenas; r && r->next; r = r->next)
-		;
-	for (; r; r = next) {
-		size_t len = r->end - r->start;
-
-		next = r->prev;
-		if (r->kind == MMI_REGION_POOL)
-			continue;
-		mmi_pagemap_set(r->start, r->end, NULL);
-		if (r->kind == MMI_REGION_MMAP)
-			mmi_os_unmap((void *)r->start, len);
-		else if (!mmi_brk_shrink(r->end, len))
-			mmi_os_discard(r->start, r->end);
-	}
-	h->arenas = NULL;
-	memset(&h->st, 0, sizeof h->st);
 }

@@ -332,7 +332,6 @@ static inline void mmi_unlock_unchanged(struct mm_heap *h)
 }
 
 /* block.c: the engine.  *_locked functions expect the heap lock held. */
-MMI_HIDDEN void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count);
 MMI_HIDDEN void *mmi_alloc(struct mm_heap *h, size_t size);
 MMI_HIDDEN void *mmi_calloc(struct mm_heap *h, size_t nmemb, size_t size);
 MMI_HIDDEN void *mmi_aligned(struct mm_heap *h, size_t align, size_t size);
@@ -340,8 +339,6 @@ MMI_HIDDEN void *mmi_realloc(struct mm_heap *h, void *p, size_t size);
 MMI_HIDDEN void mmi_free(struct mm_heap *h, void *p);
 MMI_HIDDEN size_t mmi_usable(struct mm_heap *h, const void *p);
 MMI_HIDDEN int mmi_trim_locked(struct mm_heap *h, size_t *pad);
-MMI_HIDDEN int mmi_trim_all(size_t pad);	/* mm_trim(), in api.c */
-MMI_HIDDEN void mmi_release_all(struct mm_heap *h);
 MMI_HIDDEN int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi);
 
 /* The arena of h holding the block header at p, read without touching p;
@@ -768,7 +765,7 @@ static inline struct mmi_shard *mmi_thread_shard_if_any(void)
 	return t->state == MMI_THREAD_ACTIVE ? t->shard : NULL;
 }
 
-/* init.c: the default heap, the list of heaps, fork handlers */
+/* init.c: the default heap, the process secret, fork handlers */
 MMI_HIDDEN struct mm_heap *mmi_default_heap_init(void);
 MMI_HIDDEN extern int mmi_default_ready;
 MMI_HIDDEN extern struct mm_heap *const mmi_default_heap_ptr;
@@ -780,6 +777,11 @@ static inline struct mm_heap *mmi_default_heap(void)
 }
 MMI_HIDDEN uintptr_t mmi_secret(void);
 MMI_HIDDEN uintptr_t mmi_random_word(void);	/* for per-heap keys */
+
+/* heap.c: heap objects and the set of live heaps */
+MMI_HIDDEN void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count);
+MMI_HIDDEN void mmi_release_all(struct mm_heap *h);
+MMI_HIDDEN int mmi_trim_all(size_t pad);	/* mm_trim(), malloc_trim() */
 MMI_HIDDEN int mmi_heaps_add(struct mm_heap *h);	/* 0, or -1: no room */
 MMI_HIDDEN void mmi_heaps_remove(struct mm_heap *h);
 MMI_HIDDEN void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi);
