@@ -20,7 +20,7 @@
  *
  * A region (mm_internal.h) holds a region header, then blocks from
  * region->first, then an end marker: a 16-byte header of size 0 that is
- * never free.  Invariants, all checked by mmi_check_locked() in debug.c:
+ * never free.  Invariants, all checked by mmi_check_locked() in introspect.c:
  *
  *   1. The blocks of a region tile [first, end marker) exactly.
  *   2. No two neighbouring blocks are both free: free merges at once.

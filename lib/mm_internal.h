@@ -5,7 +5,7 @@
  * with -fvisibility=hidden and a version script), and every name carries the
  * prefix mmi_ so that it can never be taken for, or interposed as, a public
  * mm_* symbol.  The block layout and its invariants are written down at the
- * top of block.c; mmi_check_locked() in debug.c verifies each of them.
+ * top of block.c; mmi_check_locked() in introspect.c verifies each of them.
  */
 #ifndef LIBMM_INTERNAL_H
 #define LIBMM_INTERNAL_H
@@ -291,7 +291,7 @@ static inline uintptr_t mmi_merged_cookie(const struct mm_heap *h, const struct 
 }
 
 
-/* MMI_HIDDEN below: debug.c.  Dies unless fit_id is one of ours. */
+/* MMI_HIDDEN below: introspect.c.  Dies unless fit_id is one of ours. */
 MMI_HIDDEN _Noreturn void mmi_corrupt_locked(struct mm_heap *h, const void *addr);
 static inline const struct mmi_fit *mmi_fit_of(struct mm_heap *h)
 {
@@ -792,7 +792,7 @@ MMI_HIDDEN struct mm_heap *mmi_heaps_next(size_t *cursor);	/* under heaps_lock *
 /* 1 when h is a live heap; never reads *h, takes no lock */
 MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
-/* debug.c: fatal errors, walk, check, print */
+/* introspect.c: fatal errors, walk, check, print */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
 /* p is no in-use block of r: say what it is and die.  With locked set the
  * caller holds h's lock, which is released before the report, so that a
@@ -809,7 +809,7 @@ MMI_HIDDEN void mmi_print_stats(struct mm_heap *h, int fd);
 MMI_HIDDEN void mmi_print_options(struct mm_heap *h, int fd);
 MMI_HIDDEN int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len);
 
-/* stats.c */
+/* introspect.c: statistics */
 MMI_HIDDEN void mmi_stats_locked(struct mm_heap *h, struct mm_stats *out);
 
 static inline void mmi_count_os(struct mm_heap *h, long delta)
