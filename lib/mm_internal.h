@@ -291,7 +291,7 @@ static inline uintptr_t mmi_merged_cookie(const struct mm_heap *h, const struct 
 }
 
 
-/* MMI_HIDDEN below: introspect.c.  Dies unless fit_id is one of ours. */
+/* MMI_HIDDEN below: fatal.c.  Dies unless fit_id is one of ours. */
 MMI_HIDDEN _Noreturn void mmi_corrupt_locked(struct mm_heap *h, const void *addr);
 static inline const struct mmi_fit *mmi_fit_of(struct mm_heap *h)
 {
@@ -792,7 +792,7 @@ MMI_HIDDEN struct mm_heap *mmi_heaps_next(size_t *cursor);	/* under heaps_lock *
 /* 1 when h is a live heap; never reads *h, takes no lock */
 MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
-/* introspect.c: fatal errors, walk, check, print */
+/* fatal.c: the one-line fatal messages */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
 /* p is no in-use block of r: say what it is and die.  With locked set the
  * caller holds h's lock, which is released before the report, so that a
@@ -801,6 +801,8 @@ MMI_HIDDEN _Noreturn void mmi_die_bad_block(struct mm_heap *h, struct mmi_region
 	const void *p, int locked);
 MMI_HIDDEN const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r,
 	const void *p);
+
+/* introspect.c: walk, check, print */
 MMI_HIDDEN int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg);
 MMI_HIDDEN int mmi_walk(struct mm_heap *h, mm_visit_fn visit, void *arg);	/* unlocked */
 MMI_HIDDEN int mmi_check_locked(struct mm_heap *h);
