@@ -21,7 +21,7 @@ static int is_pow2(size_t n)
 
 /* The heap a caller named: NULL means the default heap; anything that is
  * not a live heap is fatal.  The handle is read only once the set of live
- * heaps (init.c) has it, so a destroyed heap whose memory is gone, or any
+ * heaps (heap.c) has it, so a destroyed heap whose memory is gone, or any
  * other address, is reported instead of faulting; the magic then catches a
  * live heap's structure overwritten by the caller. */
 static struct mm_heap *heap_arg(mm_heap_t *h)
@@ -281,27 +281,6 @@ mm_heap_t *mm_default_heap(void)
 int mm_trim(size_t pad)
 {
 	return mmi_trim_all(pad);
-}
-
-int mmi_trim_all(size_t pad)
-{
-	struct mm_heap *h;
-	size_t cursor = 0;
-	/* slab pages: this thread's and those no thread owns */
-	int released = mmi_slabs_trim(mmi_default_heap());
-
-	mmi_heaps_lock();
-	while ((h = mmi_heaps_next(&cursor))) {
-		/* pools have nothing to give back; a NOLOCK heap is only ever
-		 * touched by its owner */
-		if (h->flags & (MMI_POOL_FLAG | MM_HEAP_NOLOCK))
-			continue;
-		mmi_lock(h);
-		released |= mmi_trim_locked(h, &pad);
-		mmi_unlock(h);
-	}
-	mmi_heaps_unlock();
-	return released;
 }
 
 int mm_heap_set_option(mm_heap_t *heap, int option, size_t value)

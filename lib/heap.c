@@ -1,550 +1,21 @@
 /*
- * The heap engine: blocks in regions, split on allocation, merged on free.
- *
- * Block layout (every address and size a multiple of 16):
- *
- *   in use:  | head: size|flags | cookie | payload ...                    |
- *   free:    | head: size|flags | prev   | next | ...          | size    |
- *            ^ block            ^ +8     ^ +16 (payload)        ^ last 8 bytes
- *
- *   size     bytes from this header to the next block's header; >= 32
- *   FREE     the block is free and in the heap's free index
- *   PREV_FREE the block below is free, so its size sits just below our head
- *   LARGE    the block is alone in a mapping of its own (large.c)
- *   cookie   mmi_cookie() of the address and size under the heap's secret
- *            keys: tells a block start that this heap handed out from
- *            anything else a caller may pass in, and a header whose size
- *            was overwritten from a valid one
- *
- * A region (mm_internal.h) holds a region header, then blocks from
- * region->first, then an end marker: a 16-byte header of size 0 that is
- * never free.  Invariants, all checked by mmi_check_locked() in debug.c:
- *
- *   1. The blocks of a region tile [first, end marker) exactly.
- *   2. No two neighbouring blocks are both free: free merges at once.
- *   3. A block's PREV_FREE flag equals its lower neighbour's FREE flag (the
- *      first block of a region has it clear).
- *   4. A free block ends with a copy of its size.
- *   5. An in-use block holds its cookie.
- *   6. The free index holds exactly the free blocks, each once, in the list
- *      its policy puts it in (fit_*.c).
- *   7. The counters (in use, free, blocks) agree with the blocks.
- *
- * Allocation takes the low end of a free block and gives the rest back to
- * the index when it can hold a block of its own; an aligned request first
- * cuts a free block below the aligned address.  Everything that changes
- * blocks runs under the heap's lock (none for MM_HEAP_NOLOCK heaps).
- *
- * Nothing a caller can write is trusted: before a free block is unlinked
- * or merged, its size must keep it inside its arena, its footer must
- * match, and its list neighbours must point back at it (fit_*.c); a
- * block's size is covered by its cookie.  Anything else is "heap
- * corruption", reported after the lock is released.
+ * Heap objects (mm_heap_t): setting a heap up, giving all its memory back
+ * when it is destroyed, and the set of every live heap, which is also the
+ * list that mm_trim and the fork handlers (init.c) go through.  The public
+ * mm_heap_create, mm_heap_create_in and mm_heap_destroy (api.c) check
+ * their arguments and build on these.
  */
-#include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "mm_internal.h"
 
-static size_t round_up(size_t n, size_t to)
-{
-	return (n + to - 1) & ~(to - 1);
-}
+static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The block size serving a request of n bytes (n below MMI_BSIZE_MAX). */
-static size_t request_bsize(size_t n)
-{
-	if (n <= MMI_MIN_BLOCK - MMI_HDR)
-		return MMI_MIN_BLOCK;
-	return round_up(n + MMI_HDR, MMI_ALIGN);
-}
+/* --- Setting up and tearing down -------------------------------------------- */
 
-static int is_pool(const struct mm_heap *h)
-{
-	return (h->flags & MMI_POOL_FLAG) != 0;
-}
-
-static struct mmi_block *carve_aligned(struct mm_heap *h, struct mmi_block *b, size_t align);
-
-const struct mmi_fit *const mmi_fits[MMI_FIT_IDS] = {
-	[MMI_FIT_ID_GOOD] = &mmi_fit_good,
-	[MMI_FIT_ID_BEST] = &mmi_fit_best,
-	[MMI_FIT_ID_FIRST] = &mmi_fit_first,
-};
-
-static int goes_large(const struct mm_heap *h, size_t bsize)
-{
-	return h->mmap_threshold && bsize >= h->mmap_threshold && !is_pool(h);
-}
-
-/* --- The free index, with the counters kept beside it --------------------- */
-
-static void index_insert(struct mm_heap *h, struct mmi_block *b)
-{
-	h->st.free_blocks++;
-	h->st.free_bytes += mmi_bsize(b) - MMI_HDR;
-	mmi_fit_of(h)->insert(h, b);
-}
-
-/*
- * The free block b of arena r looks like one: FREE, a size that keeps it
- * inside r, its size again in its footer.  Read before b is unlinked or
- * merged; the list links are checked by the fit's remove.
- */
-static void check_free_block_locked(struct mm_heap *h, struct mmi_region *r,
-	struct mmi_block *b)
-{
-	size_t head = mmi_head_load(b), size = head & ~(size_t)MMI_FLAGS;
-	uintptr_t a = (uintptr_t)b;
-
-	if (!(head & MMI_FREE) || (head & MMI_LARGE) || size < MMI_MIN_BLOCK ||
-	    a < (uintptr_t)r->first || size > (uintptr_t)mmi_end_marker(r) - a ||
-	    ((size_t *)(a + size))[-1] != size)
-		mmi_corrupt_locked(h, mmi_payload(b));
-}
-
-static void index_remove(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b)
-{
-	check_free_block_locked(h, r, b);
-	h->st.free_blocks--;
-	h->st.free_bytes -= mmi_bsize(b) - MMI_HDR;
-	mmi_fit_of(h)->remove(h, b);
-}
-
-static void set_used(struct mm_heap *h, struct mmi_block *b, size_t size, size_t flags)
-{
-	mmi_head_store(b, size | flags);
-	mmi_cookie_store(b, mmi_cookie(h, b, size, MMI_TAG_USED));
-}
-
-/*
- * A header swallowed by a merge keeps a mark, so that freeing it again is
- * reported as the double free it is (mmi_diagnose_block) and never taken for a
- * live block.
- */
-static void mark_merged(struct mm_heap *h, struct mmi_block *b)
-{
-	mmi_head_store(b, mmi_head_load(b) | MMI_FREE);
-	mmi_cookie_store(b, mmi_merged_cookie(h, b));
-}
-
-/*
- * Turn the used-or-detached block b of arena r into a free one, merging it
- * with free neighbours, and put the result in the index.  Returns the
- * merged block.  b's own size is trusted (its cookie covered it); the
- * neighbours' headers are checked before they are merged.
- */
-static struct mmi_block *block_release(struct mm_heap *h, struct mmi_region *r,
-	struct mmi_block *b)
-{
-	size_t size = mmi_bsize(b);
-	struct mmi_block *next = mmi_after(b);
-
-	if ((uintptr_t)next > (uintptr_t)mmi_end_marker(r))
-		mmi_corrupt_locked(h, mmi_payload(b));
-	if (mmi_head_load(next) & MMI_FREE) {
-		index_remove(h, r, next);
-		size += mmi_bsize(next);
-		mark_merged(h, next);
-	}
-	if (mmi_head_load(b) & MMI_PREV_FREE) {
-		size_t psize = ((size_t *)b)[-1];
-		struct mmi_block *prev;
-
-		if (psize < MMI_MIN_BLOCK || (psize & (MMI_ALIGN - 1)) ||
-		    psize > (uintptr_t)b - (uintptr_t)r->first)
-			mmi_corrupt_locked(h, mmi_payload(b));
-		prev = mmi_before(b);
-		if (mmi_bsize(prev) != psize)
-			mmi_corrupt_locked(h, mmi_payload(prev));
-		index_remove(h, r, prev);
-		size += psize;
-		mark_merged(h, b);
-		b = prev;
-	}
-	mmi_head_store(b, size | MMI_FREE);
-	mmi_set_footer(b);
-	MMI_ASSERT(!(mmi_head_load(mmi_after(b)) & MMI_FREE));	/* merged: no free neighbour */
-	mmi_set_prev_free(mmi_after(b), 1);
-	index_insert(h, b);
-	return b;
-}
-
-/*
- * Make the free block b (already out of the index) an in-use block of bsize
- * bytes; a remainder that can hold a block goes back to the index.
- */
-static void take(struct mm_heap *h, struct mmi_block *b, size_t bsize)
-{
-	size_t size = mmi_bsize(b);
-	size_t prev_flag = b->head & MMI_PREV_FREE;
-
-	MMI_ASSERT(size >= bsize && bsize >= MMI_MIN_BLOCK && !(bsize & (MMI_ALIGN - 1)));
-	if (size - bsize >= MMI_MIN_BLOCK) {
-		struct mmi_block *rest = (struct mmi_block *)((char *)b + bsize);
-		mmi_head_store(rest, (size - bsize) | MMI_FREE);
-		mmi_set_footer(rest);
-		mmi_set_prev_free(mmi_after(rest), 1);
-		index_insert(h, rest);
-		size = bsize;
-	} else {
-		mmi_set_prev_free((struct mmi_block *)((char *)b + size), 0);
-	}
-	set_used(h, b, size, prev_flag);
-}
-
-/* Cut the in-use block b of arena r down to bsize bytes, freeing the tail
- * if it can hold a block.  Returns the freed (merged) tail or NULL. */
-static struct mmi_block *shrink_used(struct mm_heap *h, struct mmi_region *r,
-	struct mmi_block *b, size_t bsize)
-{
-	size_t size = mmi_bsize(b);
-	struct mmi_block *tail;
-
-	if (size - bsize < MMI_MIN_BLOCK) {
-		set_used(h, b, size, mmi_head_load(b) & MMI_PREV_FREE);
-		return NULL;
-	}
-	tail = (struct mmi_block *)((char *)b + bsize);
-	mmi_head_store(tail, size - bsize);
-	set_used(h, b, bsize, mmi_head_load(b) & MMI_PREV_FREE);
-	return block_release(h, r, tail);
-}
-
-/* --- Regions ------------------------------------------------------------- */
-
-static void link_arena(struct mm_heap *h, struct mmi_region *r)
-{
-	struct mmi_region **at = &h->arenas, *prev = NULL;
-
-	while (*at && (*at)->start < r->start) {
-		prev = *at;
-		at = &(*at)->next;
-	}
-	r->next = *at;
-	r->prev = prev;
-	if (*at)
-		(*at)->prev = r;
-	*at = r;
-}
-
-static void unlink_region(struct mmi_region **list, struct mmi_region *r)
-{
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		*list = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-}
-
-static void write_end_marker(struct mm_heap *h, struct mmi_region *r, size_t flags)
-{
-	set_used(h, mmi_end_marker(r), 0, flags);
-}
-
-/* Lay out [start, start+len) as a region holding one free block; NULL
- * (nothing changed) when the pagemap cannot take it. */
-static struct mmi_region *new_arena(struct mm_heap *h, uintptr_t start, size_t len,
-	unsigned kind)
-{
-	struct mmi_region *r = (struct mmi_region *)start;
-	struct mmi_block *b;
-
-	if (kind != MMI_REGION_POOL && mmi_pagemap_reserve(start, start + len) != 0)
-		return NULL;
-	memset(r, 0, sizeof *r);
-	r->start = start;
-	r->end = start + len;
-	r->heap = h;
-	r->kind = kind;
-	r->first = (struct mmi_block *)(start + MMI_REGION_HDR);
-	b = r->first;
-	b->head = (len - MMI_REGION_HDR - MMI_HDR) | MMI_FREE;
-	mmi_set_footer(b);
-	write_end_marker(h, r, MMI_PREV_FREE);
-	if (kind != MMI_REGION_POOL)
-		mmi_pagemap_set(r->start, r->end, r);
-	link_arena(h, r);
-	h->st.regions++;
-	mmi_count_os(h, (long)len);
-	index_insert(h, b);
-	return r;
-}
-
-/* Give the wholly free region r back to the OS. */
-static void drop_arena(struct mm_heap *h, struct mmi_region *r)
-{
-	size_t len = r->end - r->start;
-
-	index_remove(h, r, r->first);
-	unlink_region(&h->arenas, r);
-	h->st.regions--;
-	mmi_count_os(h, -(long)len);
-	mmi_pagemap_set(r->start, r->end, NULL);
-	if (r->kind == MMI_REGION_MMAP) {
-		mmi_os_unmap((void *)r->start, len);
-	} else if (!mmi_brk_shrink(r->end, len)) {
-		/* Someone moved the break past us: the span stays ours in
-		 * name only; at least its pages go back. */
-		mmi_os_discard(r->start, r->end);
-	}
-}
-
-static int wholly_free(struct mmi_region *r)
-{
-	return (r->first->head & MMI_FREE) && mmi_after(r->first) == mmi_end_marker(r);
-}
-
-static struct mmi_region *last_brk_arena(struct mm_heap *h)
-{
-	struct mmi_region *r, *last = NULL;
-
-	for (r = h->arenas; r; r = r->next)
-		if (r->kind == MMI_REGION_BRK)
-			last = r;
-	return last;
-}
-
-/* Extend the heap from the program break; 0 on success. */
-static int grow_brk(struct mm_heap *h, size_t len)
-{
-	struct mmi_region *last = last_brk_arena(h);
-	int contiguous = 0;
-	uintptr_t base = mmi_brk_extend(last ? last->end : 0, len, &contiguous);
-
-	if (!base)
-		return -1;
-	if (last && contiguous) {
-		/* The old end marker becomes the header of the new span. */
-		struct mmi_block *b = mmi_end_marker(last);
-		size_t flags = b->head & MMI_PREV_FREE;
-		uintptr_t old_end = last->end;
-
-		if (mmi_pagemap_reserve(old_end, old_end + len) != 0) {
-			mmi_brk_shrink(old_end + len, len);
-			return -1;
-		}
-		mmi_region_set_end(last, old_end + len);
-		mmi_pagemap_resize(last, old_end, last->end);
-		write_end_marker(h, last, 0);
-		mmi_head_store(b, len | flags);
-		block_release(h, last, b);
-		mmi_count_os(h, (long)len);
-		return 0;
-	}
-	if (!new_arena(h, base, len, MMI_REGION_BRK)) {
-		/* the pagemap cannot take it: the span goes back (or at
-		 * least its pages, if something moved the break since) */
-		if (!mmi_brk_shrink(base + len, len))
-			mmi_os_discard(base, base + len);
-		return -1;
-	}
-	return 0;
-}
-
-/* Add at least enough memory for a block of bsize bytes; 0 on success. */
-static int grow(struct mm_heap *h, size_t bsize)
-{
-	size_t page = mmi_page_size();
-	size_t need = round_up(bsize + MMI_REGION_HDR + MMI_HDR, page);
-	size_t len = need > h->grow_size ? need : round_up(h->grow_size, page);
-	void *m;
-
-	if (is_pool(h))
-		return -1;
-	if ((h->flags & MM_SOURCE_BRK) && grow_brk(h, len) == 0)
-		return 0;
-	m = mmi_os_map_aligned(len, MMI_GRANULE);
-	if (!m && len > need) {
-		len = need;
-		m = mmi_os_map_aligned(len, MMI_GRANULE);
-	}
-	if (!m)
-		return -1;
-	if (!new_arena(h, (uintptr_t)m, len, MMI_REGION_MMAP)) {
-		mmi_os_unmap(m, len);
-		return -1;
-	}
-	if (h->grow_size < MMI_GROW_MAX)
-		h->grow_size *= 2;
-	return 0;
-}
-
-static struct mmi_block *find_or_grow(struct mm_heap *h, size_t bsize)
-{
-	struct mmi_block *b = mmi_fit_of(h)->find(h, bsize);
-
-	if (!b && grow(h, bsize) == 0)
-		b = mmi_fit_of(h)->find(h, bsize);
-	return b;
-}
-
-/*
- * Give back part of the free block b, the last of brk region r, by lowering
- * the break; keep pad bytes of it.  The region itself stays, with b's
- * header in its first page: a pointer into it is still known, so a second
- * free of a block given back this way says "double free", not "invalid
- * pointer".  A pad larger than the region keeps everything.  1 if the
- * break went down.
- */
-static int brk_trim(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b, size_t pad)
-{
-	uintptr_t keep_end, min_end = (uintptr_t)b + MMI_MIN_BLOCK + MMI_HDR;
-	size_t cut;
-
-	if (pad >= r->end - min_end)
-		return 0;
-	keep_end = round_up(min_end + pad, mmi_page_size());
-	if (keep_end >= r->end)
-		return 0;
-	cut = r->end - keep_end;
-	/* out of the index while b's footer is still mapped; the cut
-	 * granules out of the pagemap before another heap can take them */
-	index_remove(h, r, b);
-	mmi_pagemap_resize(r, r->end, keep_end);
-	if (!mmi_brk_shrink(r->end, cut)) {
-		mmi_pagemap_set(keep_end, r->end, r);
-		index_insert(h, b);
-		return 0;
-	}
-	mmi_region_set_end(r, keep_end);
-	mmi_head_store(b, (keep_end - MMI_HDR - (uintptr_t)b) | MMI_FREE);
-	mmi_set_footer(b);
-	write_end_marker(h, r, MMI_PREV_FREE);
-	index_insert(h, b);
-	mmi_count_os(h, -(long)cut);
-	return 1;
-}
-
-/* Return the pages inside the free block b that no header or link uses. */
-static void discard_free(struct mmi_block *b)
-{
-	uintptr_t lo = (uintptr_t)b + MMI_HDR + 2 * sizeof(void *);
-	uintptr_t hi = (uintptr_t)mmi_after(b) - sizeof(size_t);
-
-	mmi_os_discard(lo, hi);
-}
-
-static int other_idle_arena(struct mm_heap *h, struct mmi_region *r)
-{
-	struct mmi_region *q;
-
-	for (q = h->arenas; q; q = q->next)
-		if (q != r && q->kind == MMI_REGION_MMAP && wholly_free(q))
-			return 1;
-	return 0;
-}
-
-/*
- * After freeing freed_len bytes that merged into the free block b of r:
- * a wholly free mapping goes back (but one small one is kept, so that a
- * program allocating and freeing one block makes no system call), a
- * large free top of the break lowers it, and a large freed span gives its
- * pages back.
- */
-static void after_release(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b,
-	size_t freed_len)
-{
-	if (r->kind == MMI_REGION_POOL)
-		return;
-	if (r->kind == MMI_REGION_MMAP && wholly_free(r) &&
-	    (r->end - r->start > MMI_IDLE_KEEP_MAX || other_idle_arena(h, r))) {
-		drop_arena(h, r);
-		return;
-	}
-	/* the break keeps trim_threshold bytes free at its top, so that a
-	 * program freeing and allocating the same block near the top makes
-	 * no system call (threshold 0: the seed's shrink at once) */
-	if (r->kind == MMI_REGION_BRK && mmi_after(b) == mmi_end_marker(r) &&
-	    mmi_bsize(b) >= h->trim_threshold && brk_trim(h, r, b, h->trim_threshold))
-		return;
-	if (freed_len >= 64 * 1024 && mmi_bsize(b) >= h->trim_threshold)
-		discard_free(b);
-}
-
-/* --- Finding and checking a caller's block --------------------------------- */
-
-struct mmi_region *mmi_arena_of(const struct mm_heap *h, const void *p)
-{
-	uintptr_t a = (uintptr_t)p;
-	struct mmi_region *r;
-
-	if (a & (MMI_ALIGN - 1))
-		return NULL;
-	if (is_pool(h))
-		r = h->arenas;
-	else if (!(r = mmi_region_of(a)) || r->heap != h ||
-		 (r->kind != MMI_REGION_MMAP && r->kind != MMI_REGION_BRK))
-		return NULL;
-	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r))
-		return NULL;
-	return r;
-}
-
-void mmi_check_link_locked(struct mm_heap *h, struct mmi_block *b, struct mmi_block *link)
-{
-	if (!mmi_arena_of(h, link))
-		mmi_corrupt_locked(h, mmi_payload(b));
-}
-
-/* The arena holding the free block b that the index handed out. */
-static struct mmi_region *arena_of_free_or_die(struct mm_heap *h, struct mmi_block *b)
-{
-	struct mmi_region *r = mmi_arena_of(h, b);
-
-	if (!r)
-		mmi_corrupt_locked(h, mmi_payload(b));
-	return r;
-}
-
-/*
- * The region holding block p.  With h given, p must belong to h; with h
- * NULL, to any heap that takes memory from the OS.  Dies on anything else.
- */
-static struct mmi_region *region_of_or_die(struct mm_heap *h, const void *p)
-{
-	uintptr_t a = (uintptr_t)p;
-	struct mmi_region *r;
-
-	if (a & (MMI_ALIGN - 1)) {
-		int inside = mmi_region_of(a) ||
-			     (h && is_pool(h) && a > h->arenas->start && a < h->arenas->end);
-		mmi_fatal(inside ? "pointer into the middle of a block" : "invalid pointer", p);
-	}
-	if (h && is_pool(h)) {
-		r = h->arenas;
-		if (a >= (uintptr_t)r->first + MMI_HDR && a < r->end)
-			return r;
-	}
-	r = mmi_region_of(a);
-	if (r) {
-		if (h && r->heap != h)
-			mmi_fatal("pointer from another heap", p);
-		return r;
-	}
-	if (mmi_large_was_freed(p))
-		mmi_fatal("double free", p);
-	mmi_fatal("invalid pointer", p);
-}
-
-/* The in-use block at p in arena r; with the lock held.  Anything else
- * ends the process, after the lock is released. */
-static struct mmi_block *used_block_or_die_locked(struct mm_heap *h, struct mmi_region *r,
-	const void *p)
-{
-	struct mmi_block *b = mmi_block_of(p);
-	uintptr_t a = (uintptr_t)b;
-
-	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r) ||
-	    (mmi_head_load(b) & (MMI_FREE | MMI_LARGE)) ||
-	    mmi_cookie_load(b) != mmi_used_cookie(h, b))
-		mmi_die_bad_block(h, r, p, 1);
-	return b;
-}
-
-/* --- Allocation ------------------------------------------------------------ */
-
+/* A heap at h with fl_count first-level lists, one fit policy and one
+ * source (the defaults unless flags name them), and no memory yet. */
 void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
 {
 	memset(h, 0, MMI_HEAP_BYTES(fl_count));
@@ -564,332 +35,6 @@ void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
 	h->mmap_threshold = MMI_DEFAULT_MMAP_THRESHOLD;
 	h->trim_threshold = MMI_DEFAULT_TRIM_THRESHOLD;
 	h->grow_size = MMI_GROW_MIN;
-}
-
-int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi)
-{
-	if (hi <= lo || hi - lo < MMI_REGION_HDR + MMI_MIN_BLOCK + MMI_HDR)
-		return -1;
-	h->flags |= MMI_POOL_FLAG;
-	h->mmap_threshold = 0;
-	new_arena(h, lo, hi - lo, MMI_REGION_POOL);
-	return 0;
-}
-
-/* Take the free block b, which the index handed out, for bsize bytes;
- * with align above 16, from the first suitably aligned address in it. */
-static void take_found(struct mm_heap *h, struct mmi_block **bp, size_t bsize, size_t align)
-{
-	struct mmi_block *b = *bp;
-
-	index_remove(h, arena_of_free_or_die(h, b), b);
-	if (align > MMI_ALIGN)
-		b = carve_aligned(h, b, align);
-	take(h, b, bsize);
-	mmi_count_use(h, (long)(mmi_bsize(b) - MMI_HDR), 1);
-	h->st.alloc_count++;
-	*bp = b;
-}
-
-/* *fresh is set when the block comes straight from the kernel, zeroed. */
-static void *alloc(struct mm_heap *h, size_t size, int *fresh)
-{
-	struct mmi_block *b;
-	size_t bsize;
-
-	*fresh = 0;
-	if ((h->flags & MMI_SLAB_FLAG) && size <= MMI_SLAB_MAX_BSIZE) {
-		struct mmi_shard *s = mmi_thread_shard(h);
-		void *p = s ? mmi_shard_alloc(s, size) : NULL;
-		if (MMI_LIKELY(p != NULL))
-			return p;
-		/* no shard now, or no memory for a segment: the block engine */
-	}
-	if (size >= MMI_BSIZE_MAX) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	bsize = request_bsize(size);
-	if (goes_large(h, bsize)) {
-		*fresh = 1;
-		return mmi_large_alloc(h, size, MMI_ALIGN);
-	}
-	mmi_lock(h);
-	b = find_or_grow(h, bsize);
-	if (b)
-		take_found(h, &b, bsize, MMI_ALIGN);
-	mmi_unlock(h);
-	if (!b) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return mmi_payload(b);
-}
-
-void *mmi_alloc(struct mm_heap *h, size_t size)
-{
-	int fresh;
-
-	return alloc(h, size, &fresh);
-}
-
-void *mmi_calloc(struct mm_heap *h, size_t nmemb, size_t size)
-{
-	size_t total;
-	int fresh;
-	void *p;
-
-	if (__builtin_mul_overflow(nmemb, size, &total)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	p = alloc(h, total, &fresh);
-	if (p && !fresh)
-		memset(p, 0, total);
-	return p;
-}
-
-/* Cut a free block below the first address in b aligned to align, leaving
- * room for a whole free block there; returns the block that starts at it. */
-static struct mmi_block *carve_aligned(struct mm_heap *h, struct mmi_block *b, size_t align)
-{
-	uintptr_t pay = (uintptr_t)mmi_payload(b);
-	uintptr_t at = (pay + align - 1) & ~(uintptr_t)(align - 1);
-	struct mmi_block *nb;
-	size_t gap;
-
-	if (at == pay)
-		return b;
-	if (at - pay < MMI_MIN_BLOCK)
-		at += align;
-	gap = at - pay;
-	nb = mmi_block_of((void *)at);
-	mmi_head_store(nb, (mmi_bsize(b) - gap) | MMI_PREV_FREE);
-	mmi_head_store(b, gap | MMI_FREE);
-	mmi_set_footer(b);
-	index_insert(h, b);
-	return nb;
-}
-
-void *mmi_aligned(struct mm_heap *h, size_t align, size_t size)
-{
-	struct mmi_block *b;
-	size_t bsize;
-
-	if (align <= MMI_ALIGN)
-		return mmi_alloc(h, size);
-	if (size >= MMI_BSIZE_MAX || align >= MMI_BSIZE_MAX / 2) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	bsize = request_bsize(size);
-	if (goes_large(h, bsize + align))
-		return mmi_large_alloc(h, size, align);
-	mmi_lock(h);
-	b = find_or_grow(h, bsize + align + MMI_MIN_BLOCK);
-	if (b)
-		take_found(h, &b, bsize, align);
-	mmi_unlock(h);
-	if (!b) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return mmi_payload(b);
-}
-
-/* Free the in-use block b, whose region is r (not counted as a call). */
-static void free_locked(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b)
-{
-	size_t size = mmi_bsize(b);
-
-	mmi_count_use(h, -(long)(size - MMI_HDR), -1);
-	b = block_release(h, r, b);
-	after_release(h, r, b, size);
-}
-
-/* The slab slot p of segment r must be in use: the verdict's message,
- * or NULL when it is. */
-static const char *slab_misuse(enum mmi_slab_verdict v)
-{
-	switch (v) {
-	case MMI_SLAB_OK:
-		return NULL;
-	case MMI_SLAB_DOUBLE_FREE:
-		return "double free";
-	case MMI_SLAB_MIDDLE:
-		return "pointer into the middle of a block";
-	default:
-		return "invalid pointer";
-	}
-}
-
-/* The block size of the in-use slab slot p, or death with the reason. */
-static size_t slab_used_size_or_die(struct mmi_region *r, const void *p)
-{
-	struct mmi_segment *seg = (struct mmi_segment *)r;
-	struct mmi_slab_page *pg = mmi_slab_page_of(seg, p);
-	const char *why = slab_misuse(mmi_slab_verdict(pg, p));
-
-	if (why)
-		mmi_fatal(why, p);
-	return pg->bsize;
-}
-
-void mmi_free(struct mm_heap *h, void *p)
-{
-	struct mmi_region *r = region_of_or_die(h, p);
-
-	h = r->heap;
-	if (r->kind == MMI_REGION_SEGMENT) {
-		const char *why = slab_misuse(mmi_shard_free(mmi_thread_shard_if_any(),
-							     (struct mmi_segment *)r, p));
-		if (why)
-			mmi_fatal(why, p);
-		return;
-	}
-	if (r->kind == MMI_REGION_LARGE) {
-		mmi_large_free(h, r, p);
-		return;
-	}
-	mmi_lock(h);
-	free_locked(h, r, used_block_or_die_locked(h, r, p));
-	h->st.free_count++;
-	mmi_unlock(h);
-}
-
-void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
-{
-	struct mmi_region *r;
-	struct mmi_block *b, *next;
-	size_t bsize, have;
-	void *q;
-
-	if (!p)
-		return mmi_alloc(h ? h : mmi_default_heap(), size);
-	if (size == 0) {
-		mmi_free(h, p);
-		return NULL;
-	}
-	r = region_of_or_die(h, p);
-	h = r->heap;
-	if (r->kind == MMI_REGION_SEGMENT) {
-		/* a slot keeps its size: it stays while the request fits */
-		have = slab_used_size_or_die(r, p);
-		if (size <= have)
-			return p;
-		q = mmi_alloc(h, size);
-		if (!q)
-			return NULL;
-		memcpy(q, p, have);
-		mmi_free(h, p);
-		return q;
-	}
-	if (r->kind == MMI_REGION_LARGE)
-		return mmi_large_realloc(h, r, p, size);
-	mmi_lock(h);
-	b = used_block_or_die_locked(h, r, p);
-	have = mmi_bsize(b);
-	if (size >= MMI_BSIZE_MAX) {
-		mmi_unlock(h);
-		errno = ENOMEM;
-		return NULL;
-	}
-	bsize = request_bsize(size);
-	if (bsize <= have) {
-		struct mmi_block *tail = shrink_used(h, r, b, bsize);
-		if (tail) {
-			mmi_count_use(h, -(long)(have - bsize), 0);
-			after_release(h, r, tail, have - bsize);
-		}
-		mmi_unlock(h);
-		return p;
-	}
-	next = mmi_after(b);
-	if (!goes_large(h, bsize) && (mmi_head_load(next) & MMI_FREE) &&
-	    have + mmi_bsize(next) >= bsize) {
-		/* grow into the free block above */
-		index_remove(h, r, next);
-		mmi_head_store(b, mmi_head_load(b) + mmi_bsize(next));
-		mmi_set_prev_free(mmi_after(b), 0);
-		shrink_used(h, r, b, bsize);
-		mmi_count_use(h, (long)(mmi_bsize(b) - have), 0);
-		mmi_unlock(h);
-		return p;
-	}
-	mmi_unlock(h);
-	q = mmi_alloc(h, size);
-	if (!q)
-		return NULL;
-	memcpy(q, p, have - MMI_HDR);
-	mmi_free(h, p);
-	return q;
-}
-
-size_t mmi_usable(struct mm_heap *h, const void *p)
-{
-	struct mmi_region *r = region_of_or_die(h, p);
-	struct mmi_block *b;
-	size_t n;
-
-	h = r->heap;
-	if (r->kind == MMI_REGION_SEGMENT)
-		return slab_used_size_or_die(r, p);
-	if (r->kind == MMI_REGION_LARGE) {
-		mmi_large_validate(r, p);
-		return mmi_bsize(mmi_block_of(p)) - MMI_HDR;
-	}
-	mmi_lock(h);
-	b = used_block_or_die_locked(h, r, p);
-	n = mmi_bsize(b) - MMI_HDR;
-	mmi_unlock(h);
-	return n;
-}
-
-/* --- Giving memory back ---------------------------------------------------- */
-
-/* Release what is free in h, keeping *pad bytes of it; 1 if anything went. */
-int mmi_trim_locked(struct mm_heap *h, size_t *pad)
-{
-	struct mmi_region *r, *next;
-	int released = 0;
-
-	if (is_pool(h))
-		return 0;
-	for (r = h->arenas; r; r = next) {
-		struct mmi_block *b, *end = mmi_end_marker(r);
-		size_t len = r->end - r->start;
-
-		next = r->next;
-		if (wholly_free(r)) {
-			if (*pad >= len) {
-				*pad -= len;
-				discard_free(r->first);
-				continue;
-			}
-			if (r->kind == MMI_REGION_MMAP ||
-			    brk_trim(h, r, r->first, 0)) {
-				if (r->kind == MMI_REGION_MMAP)
-					drop_arena(h, r);
-				released = 1;
-				continue;
-			}
-		}
-		for (b = r->first; b < end; b = mmi_after(b)) {
-			if (!(b->head & MMI_FREE))
-				continue;
-			if (r->kind == MMI_REGION_BRK && mmi_after(b) == end &&
-			    brk_trim(h, r, b, *pad)) {
-				*pad = 0;
-				released = 1;
-				break;
-			}
-			if (mmi_bsize(b) >= 2 * mmi_page_size() + MMI_MIN_BLOCK) {
-				discard_free(b);
-				released = 1;
-			}
-		}
-	}
-	return released;
 }
 
 /* Everything goes back at once (mm_heap_destroy). */
@@ -920,4 +65,333 @@ void mmi_release_all(struct mm_heap *h)
 	}
 	h->arenas = NULL;
 	memset(&h->st, 0, sizeof h->st);
+}
+
+/* --- The set of live heaps -------------------------------------------------- */
+
+/* Whether this thread holds heaps_lock: a fatal error found under it
+ * releases it before abort() (mmi_heaps_unlock_if_held). */
+static __thread int holds_heaps_lock MMI_TLS;
+/*
+ * The set of live heaps, for heap_arg() in api.c: a handle is trusted, and
+ * read, only once the set says it is a live heap, so that a destroyed heap
+ * whose mapping is gone, or any address at all, ends in "invalid heap"
+ * instead of a fault.  Every mm_heap_* call looks its handle up, pools'
+ * real-time users included, so a lookup takes no lock, never reads the
+ * handle, and costs a hash and a probe or two.
+ *
+ * An open-addressed table with linear probing.  A slot holds SET_EMPTY
+ * (ends a probe), SET_TOMB (a removed heap: probes go on past it) or the
+ * address of a live heap, each written with one atomic store.  Writers
+ * (mmi_heaps_add, _remove, _forget_in) hold heaps_lock; an insertion takes
+ * the first tombstone or empty slot of its probe path.  When live heaps
+ * would pass half the slots, a table twice the size is built in a fresh
+ * mapping and published with a release store.  Old tables are never
+ * unmapped: a reader still probing one reads mapped memory, and doubling
+ * keeps the sum of the old ones below the size of the current one.  When
+ * tombstones clog a table (heaps and tombstones past three quarters of the
+ * slots) it is rehashed in place, which moves entries.
+ *
+ * A hit is always a heap that was live during the probe: slots only ever
+ * hold live heaps' addresses.  A miss could be false while a writer moves
+ * entries or switches tables, so writers bracket every change with a
+ * sequence count (odd while writing), and a miss counts only when the count
+ * was even and unchanged across the probe; otherwise the lookup starts
+ * again.  Only a bad handle, a fatal error, ever takes that path.
+ */
+#define SET_EMPTY ((uintptr_t)0)
+#define SET_TOMB ((uintptr_t)1)	/* heaps are 16-aligned: never 1 */
+#define SET_FIRST_SLOTS 64u
+
+struct heapset {
+	size_t mask;		/* slots - 1; slots a power of two */
+	unsigned shift;		/* 64 - log2(slots), for the hash */
+	size_t live, used;	/* heaps; heaps + tombstones */
+	uintptr_t slot[];
+};
+
+/* The first table needs no mapping: the default heap starts without one. */
+static union {
+	struct heapset t;
+	unsigned char bytes[sizeof(struct heapset) + SET_FIRST_SLOTS * sizeof(uintptr_t)];
+} set_first = { .t = { .mask = SET_FIRST_SLOTS - 1, .shift = 64 - 6 } };
+
+/* What readers load, together in one line. */
+static struct {
+	unsigned seq;
+	struct heapset *table;
+} set __attribute__((aligned(64))) = { 0, &set_first.t };
+
+static size_t set_home(const struct heapset *t, uintptr_t key)
+{
+	return (size_t)(((uint64_t)key * 0x9e3779b97f4a7c15ull) >> t->shift);
+}
+
+/* 1 when key is in t; 0 when a probe of t did not find it. */
+static int set_probe(const struct heapset *t, uintptr_t key)
+{
+	size_t i = set_home(t, key);
+
+	for (size_t n = 0; n <= t->mask; n++, i = (i + 1) & t->mask) {
+		uintptr_t v = __atomic_load_n(&t->slot[i], __ATOMIC_RELAXED);
+		if (v == key)
+			return 1;
+		if (v == SET_EMPTY)
+			return 0;
+	}
+	return 0;
+}
+
+int mmi_heaps_live(const struct mm_heap *h)
+{
+	for (;;) {
+		unsigned seq = __atomic_load_n(&set.seq, __ATOMIC_ACQUIRE);
+		const struct heapset *t = __atomic_load_n(&set.table, __ATOMIC_ACQUIRE);
+
+		if (MMI_LIKELY(set_probe(t, (uintptr_t)h)))
+			return 1;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (!(seq & 1) && __atomic_load_n(&set.seq, __ATOMIC_RELAXED) == seq)
+			return 0;
+	}
+}
+
+/* Writers, under heaps_lock: every change between these two. */
+static void set_begin(void)
+{
+	__atomic_store_n(&set.seq, set.seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void set_end(void)
+{
+	__atomic_store_n(&set.seq, set.seq + 1, __ATOMIC_RELEASE);
+}
+
+static void set_store(struct heapset *t, size_t i, uintptr_t v)
+{
+	__atomic_store_n(&t->slot[i], v, __ATOMIC_RELAXED);
+}
+
+/* The slot holding key, or -1. */
+static long set_find(const struct heapset *t, uintptr_t key)
+{
+	size_t i = set_home(t, key);
+
+	for (size_t n = 0; n <= t->mask; n++, i = (i + 1) & t->mask) {
+		if (t->slot[i] == key)
+			return (long)i;
+		if (t->slot[i] == SET_EMPTY)
+			return -1;
+	}
+	return -1;
+}
+
+/* Tombstones out; every entry moved to where a fresh insertion would put
+ * it.  Going once round from an empty slot, each entry's probe path only
+ * crosses slots that were settled before it. */
+static void set_rehash(struct heapset *t)
+{
+	size_t i, start = 0;
+
+	for (i = 0; i <= t->mask; i++)
+		if (t->slot[i] == SET_TOMB)
+			set_store(t, i, SET_EMPTY);
+	while (t->slot[start] != SET_EMPTY)
+		start++;
+	for (size_t n = 1; n <= t->mask; n++) {
+		uintptr_t key;
+		size_t j;
+
+		i = (start + n) & t->mask;
+		key = t->slot[i];
+		if (key == SET_EMPTY)
+			continue;
+		for (j = set_home(t, key); j != i && t->slot[j] != SET_EMPTY;
+		     j = (j + 1) & t->mask)
+			;
+		if (j != i) {
+			set_store(t, j, key);
+			set_store(t, i, SET_EMPTY);
+		}
+	}
+	t->used = t->live;
+}
+
+static void set_put(struct heapset *t, uintptr_t key)
+{
+	size_t i = set_home(t, key);
+	long tomb = -1;
+
+	for (size_t n = 0; n <= t->mask; n++, i = (i + 1) & t->mask) {
+		if (t->slot[i] == key)
+			return;
+		if (t->slot[i] == SET_TOMB && tomb < 0)
+			tomb = (long)i;
+		if (t->slot[i] == SET_EMPTY)
+			break;
+	}
+	if (tomb >= 0) {
+		i = (size_t)tomb;
+	} else {
+		t->used++;
+	}
+	set_store(t, i, key);
+	t->live++;
+}
+
+/* A table twice the size of t holding t's heaps, or NULL. */
+static struct heapset *set_grow(const struct heapset *t)
+{
+	size_t slots = 2 * (t->mask + 1), log2 = 0, len;
+	struct heapset *nt;
+
+	while (((size_t)1 << log2) < slots)
+		log2++;
+	len = sizeof *nt + slots * sizeof(uintptr_t);
+	len = (len + mmi_page_size() - 1) & ~(mmi_page_size() - 1);
+	nt = mmi_os_map(len);	/* zeroed: every slot SET_EMPTY */
+	if (!nt)
+		return NULL;
+	nt->mask = slots - 1;
+	nt->shift = (unsigned)(64 - log2);
+	for (size_t i = 0; i <= t->mask; i++)
+		if (t->slot[i] != SET_EMPTY && t->slot[i] != SET_TOMB)
+			set_put(nt, t->slot[i]);
+	return nt;
+}
+
+/* Under heaps_lock: 0, or -1 when no slot can be had. */
+static int set_insert(struct mm_heap *h)
+{
+	struct heapset *t = set.table;
+	size_t slots = t->mask + 1;
+	int ret = 0;
+
+	set_begin();
+	if (2 * (t->live + 1) > slots) {
+		struct heapset *nt = set_grow(t);
+		if (nt) {
+			__atomic_store_n(&set.table, nt, __ATOMIC_RELEASE);
+			t = nt;
+			slots = t->mask + 1;
+		} else if (4 * (t->live + 1) > 3 * slots) {
+			ret = -1;
+		}
+	}
+	if (ret == 0) {
+		if (4 * (t->used + 1) > 3 * slots)
+			set_rehash(t);
+		set_put(t, (uintptr_t)h);
+	}
+	set_end();
+	return ret;
+}
+
+static void set_remove(struct mm_heap *h)
+{
+	struct heapset *t = set.table;
+	long i = set_find(t, (uintptr_t)h);
+
+	if (i < 0)
+		return;
+	set_begin();
+	set_store(t, (size_t)i, SET_TOMB);
+	t->live--;
+	set_end();
+}
+
+void mmi_heaps_lock(void)
+{
+	pthread_mutex_lock(&heaps_lock);
+	holds_heaps_lock = 1;
+}
+
+void mmi_heaps_unlock(void)
+{
+	holds_heaps_lock = 0;
+	pthread_mutex_unlock(&heaps_lock);
+}
+
+void mmi_heaps_unlock_if_held(void)
+{
+	if (holds_heaps_lock)
+		mmi_heaps_unlock();
+}
+
+/*
+ * The live heaps one by one, under heaps_lock (which keeps the set still):
+ * start with *cursor 0; NULL at the end.  The set is the only list of
+ * heaps: nothing links heaps through their own structures, which for a
+ * pool lie in the caller's buffer, where an overflow could rewrite the
+ * links and turn an unlink into a write anywhere.
+ */
+struct mm_heap *mmi_heaps_next(size_t *cursor)
+{
+	const struct heapset *t = set.table;
+
+	while (*cursor <= t->mask) {
+		uintptr_t v = t->slot[(*cursor)++];
+		if (v != SET_EMPTY && v != SET_TOMB)
+			return (struct mm_heap *)v;
+	}
+	return NULL;
+}
+
+int mmi_heaps_add(struct mm_heap *h)
+{
+	pthread_mutex_lock(&heaps_lock);
+	if (set_insert(h) != 0) {
+		pthread_mutex_unlock(&heaps_lock);
+		return -1;
+	}
+	pthread_mutex_unlock(&heaps_lock);
+	return 0;
+}
+
+void mmi_heaps_remove(struct mm_heap *h)
+{
+	pthread_mutex_lock(&heaps_lock);
+	set_remove(h);
+	pthread_mutex_unlock(&heaps_lock);
+}
+
+/* A new pool is being laid over [lo, hi): a pool that lived there before
+ * and was never destroyed is gone now, and must leave the set first.
+ * Its structure may hold anything by now: only its address is used. */
+void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi)
+{
+	struct mm_heap *h;
+	size_t cursor = 0;
+
+	pthread_mutex_lock(&heaps_lock);
+	while ((h = mmi_heaps_next(&cursor)))
+		if ((uintptr_t)h >= lo && (uintptr_t)h < hi)
+			set_remove(h);
+	pthread_mutex_unlock(&heaps_lock);
+}
+
+/* --- Every heap ------------------------------------------------------------- */
+
+/* mm_trim() and malloc_trim(): what every heap can give back; 1 if anything
+ * went. */
+int mmi_trim_all(size_t pad)
+{
+	struct mm_heap *h;
+	size_t cursor = 0;
+	/* slab pages: this thread's and those no thread owns */
+	int released = mmi_slabs_trim(mmi_default_heap());
+
+	mmi_heaps_lock();
+	while ((h = mmi_heaps_next(&cursor))) {
+		/* pools have nothing to give back; a NOLOCK heap is only ever
+		 * touched by its owner */
+		if (h->flags & (MMI_POOL_FLAG | MM_HEAP_NOLOCK))
+			continue;
+		mmi_lock(h);
+		released |= mmi_trim_locked(h, &pad);
+		mmi_unlock(h);
+	}
+	mmi_heaps_unlock();
+	return released;
 }

@@ -5,7 +5,7 @@
  * with -fvisibility=hidden and a version script), and every name carries the
  * prefix mmi_ so that it can never be taken for, or interposed as, a public
  * mm_* symbol.  The block layout and its invariants are written down at the
- * top of heap.c; mmi_heap_check() in debug.c verifies each of them.
+ * top of block.c; mmi_check_locked() in introspect.c verifies each of them.
  */
 #ifndef LIBMM_INTERNAL_H
 #define LIBMM_INTERNAL_H
@@ -269,7 +269,7 @@ struct mm_heap {
  */
 enum {
 	MMI_TAG_USED = 1,	/* handed out */
-	MMI_TAG_MERGED = 3,	/* swallowed by a merge (heap.c); size 0 */
+	MMI_TAG_MERGED = 3,	/* swallowed by a merge (block.c); size 0 */
 };
 static inline uintptr_t mmi_cookie(const struct mm_heap *h, const struct mmi_block *b,
 	size_t size, unsigned tag)
@@ -291,7 +291,7 @@ static inline uintptr_t mmi_merged_cookie(const struct mm_heap *h, const struct 
 }
 
 
-/* MMI_HIDDEN below: debug.c.  Dies unless fit_id is one of ours. */
+/* MMI_HIDDEN below: fatal.c.  Dies unless fit_id is one of ours. */
 MMI_HIDDEN _Noreturn void mmi_corrupt_locked(struct mm_heap *h, const void *addr);
 static inline const struct mmi_fit *mmi_fit_of(struct mm_heap *h)
 {
@@ -315,7 +315,7 @@ static inline void mmi_lock(struct mm_heap *h)
  * (under the lock, or by the NOLOCK heap's only user): mm_heap_walk, which
  * lets go of the heap between batches, trusts its saved place only while
  * the count is unchanged.  Counting every unlock, not just the changing
- * ones, keeps heap.c and large.c free of bookkeeping; a walk that finds
+ * ones, keeps block.c and large.c free of bookkeeping; a walk that finds
  * the count moved merely looks its place up again.  A path that only
  * looked may use mmi_unlock_unchanged().
  */
@@ -331,8 +331,7 @@ static inline void mmi_unlock_unchanged(struct mm_heap *h)
 		pthread_mutex_unlock(&h->lock);
 }
 
-/* heap.c: the engine.  *_locked functions expect the heap lock held. */
-MMI_HIDDEN void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count);
+/* block.c: the engine.  *_locked functions expect the heap lock held. */
 MMI_HIDDEN void *mmi_alloc(struct mm_heap *h, size_t size);
 MMI_HIDDEN void *mmi_calloc(struct mm_heap *h, size_t nmemb, size_t size);
 MMI_HIDDEN void *mmi_aligned(struct mm_heap *h, size_t align, size_t size);
@@ -340,8 +339,6 @@ MMI_HIDDEN void *mmi_realloc(struct mm_heap *h, void *p, size_t size);
 MMI_HIDDEN void mmi_free(struct mm_heap *h, void *p);
 MMI_HIDDEN size_t mmi_usable(struct mm_heap *h, const void *p);
 MMI_HIDDEN int mmi_trim_locked(struct mm_heap *h, size_t *pad);
-MMI_HIDDEN int mmi_trim_all(size_t pad);	/* mm_trim(), in api.c */
-MMI_HIDDEN void mmi_release_all(struct mm_heap *h);
 MMI_HIDDEN int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi);
 
 /* The arena of h holding the block header at p, read without touching p;
@@ -363,7 +360,7 @@ MMI_HIDDEN int mmi_large_was_freed(const void *p);
 MMI_HIDDEN void mmi_large_lock(void);	/* fork: the freed-address set */
 MMI_HIDDEN void mmi_large_unlock(void);
 
-/* source.c: memory from the OS */
+/* os.c: memory from the OS */
 MMI_HIDDEN size_t mmi_page_size(void);
 MMI_HIDDEN void *mmi_os_map(size_t len);
 MMI_HIDDEN void *mmi_os_map_aligned(size_t len, size_t align);
@@ -822,7 +819,7 @@ static inline struct mmi_shard *mmi_thread_shard_if_any(void)
 	return t->state == MMI_THREAD_ACTIVE ? t->shard : NULL;
 }
 
-/* init.c: the default heap, the list of heaps, fork handlers */
+/* init.c: the default heap, the process secret, fork handlers */
 MMI_HIDDEN struct mm_heap *mmi_default_heap_init(void);
 MMI_HIDDEN extern int mmi_default_ready;
 MMI_HIDDEN extern struct mm_heap *const mmi_default_heap_ptr;
@@ -834,6 +831,11 @@ static inline struct mm_heap *mmi_default_heap(void)
 }
 MMI_HIDDEN uintptr_t mmi_secret(void);
 MMI_HIDDEN uintptr_t mmi_random_word(void);	/* for per-heap keys */
+
+/* heap.c: heap objects and the set of live heaps */
+MMI_HIDDEN void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count);
+MMI_HIDDEN void mmi_release_all(struct mm_heap *h);
+MMI_HIDDEN int mmi_trim_all(size_t pad);	/* mm_trim(), malloc_trim() */
 MMI_HIDDEN int mmi_heaps_add(struct mm_heap *h);	/* 0, or -1: no room */
 MMI_HIDDEN void mmi_heaps_remove(struct mm_heap *h);
 MMI_HIDDEN void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi);
@@ -844,7 +846,7 @@ MMI_HIDDEN struct mm_heap *mmi_heaps_next(size_t *cursor);	/* under heaps_lock *
 /* 1 when h is a live heap; never reads *h, takes no lock */
 MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
-/* debug.c: fatal errors, walk, check, print */
+/* fatal.c: the one-line fatal messages */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
 /* p is no in-use block of r: say what it is and die.  With locked set the
  * caller holds h's lock, which is released before the report, so that a
@@ -853,6 +855,8 @@ MMI_HIDDEN _Noreturn void mmi_die_bad_block(struct mm_heap *h, struct mmi_region
 	const void *p, int locked);
 MMI_HIDDEN const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r,
 	const void *p);
+
+/* introspect.c: walk, check, print */
 MMI_HIDDEN int mmi_walk_locked(struct mm_heap *h, mm_visit_fn visit, void *arg);
 MMI_HIDDEN int mmi_walk(struct mm_heap *h, mm_visit_fn visit, void *arg);	/* unlocked */
 MMI_HIDDEN int mmi_check_locked(struct mm_heap *h);
@@ -861,7 +865,7 @@ MMI_HIDDEN void mmi_print_stats(struct mm_heap *h, int fd);
 MMI_HIDDEN void mmi_print_options(struct mm_heap *h, int fd);
 MMI_HIDDEN int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len);
 
-/* stats.c */
+/* introspect.c: statistics */
 MMI_HIDDEN void mmi_stats_locked(struct mm_heap *h, struct mm_stats *out);
 
 static inline void mmi_count_os(struct mm_heap *h, long delta)

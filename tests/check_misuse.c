@@ -706,7 +706,7 @@ END_TEST
  * Each test damages what libmm keeps beside or inside blocks the way a
  * buffer overflow or a write after free would, in the child only, and
  * asserts that libmm names the damage instead of obeying it.  The header
- * layout these tests write is libmm's (lib/heap.c): 16 bytes before the
+ * layout these tests write is libmm's (lib/block.c): 16 bytes before the
  * payload, a size word with the free flag in bit 0, then a check word.
  */
 

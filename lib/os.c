@@ -1,7 +1,7 @@
 /*
- * Memory from the operating system: anonymous mappings, and the program
- * break.  Every call keeps errno as it was unless it fails, so that
- * mm_free() never changes errno.
+ * Memory from the operating system: anonymous mappings, the program break,
+ * and pages handed back with madvise.  Every call keeps errno as it was
+ * unless it fails, so that mm_free() never changes errno.
  *
  * The break is shared by everything in the process that calls brk/sbrk
  * (glibc's malloc among them), so it is only ever moved under brk_lock, only

@@ -1,183 +1,12 @@
 /*
- * Looking inside a heap: fatal misuse reports, walking, checking the
- * invariants listed at the top of heap.c, and printing.  All output is
- * formatted into a buffer on the stack and written with write(2): this
- * code runs with heap locks held, and may run as the process's malloc,
- * so it can use neither malloc nor stdio.
+ * Looking inside a heap: walking, checking the invariants listed at the
+ * top of block.c, statistics, and printing.  All output is formatted into
+ * a buffer on the stack and written with write(2) (out.h): this code runs
+ * with heap locks held, and may run as the process's malloc, so it can use
+ * neither malloc nor stdio.
  */
-#include <errno.h>
-#include <stdlib.h>
-#include <unistd.h>
-
 #include "mm_internal.h"
-
-/* --- Formatting without stdio ---------------------------------------------- */
-
-struct out {
-	int fd;
-	size_t len;
-	char buf[1024];
-};
-
-static void out_flush(struct out *o)
-{
-	size_t done = 0;
-
-	while (done < o->len) {
-		ssize_t n = write(o->fd, o->buf + done, o->len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	o->len = 0;
-}
-
-static void out_char(struct out *o, char c)
-{
-	if (o->len == sizeof o->buf)
-		out_flush(o);
-	o->buf[o->len++] = c;
-}
-
-static void out_str(struct out *o, const char *s)
-{
-	while (*s)
-		out_char(o, *s++);
-}
-
-static void out_hex(struct out *o, uintptr_t v)
-{
-	char tmp[2 * sizeof v];
-	int n = 0;
-
-	out_str(o, "0x");
-	do {
-		tmp[n++] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v);
-	while (n)
-		out_char(o, tmp[--n]);
-}
-
-static void out_dec(struct out *o, size_t v)
-{
-	char tmp[24];
-	int n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		out_char(o, tmp[--n]);
-}
-
-/* --- Fatal errors ---------------------------------------------------------- */
-
-void mmi_fatal(const char *what, const void *addr)
-{
-	struct out o = { .fd = 2 };
-
-	out_str(&o, "libmm: fatal: ");
-	out_str(&o, what);
-	out_char(&o, ' ');
-	out_hex(&o, (uintptr_t)addr);
-	out_char(&o, '\n');
-	out_flush(&o);
-	abort();
-}
-
-#ifdef MMI_DEBUG
-/* MMI_ASSERT: an internal invariant broke (a libmm bug, or memory damaged
- * beyond what the checks name).  No lock is released: this is a bug
- * report, not a recoverable error. */
-void mmi_assert_fail(const char *what, const char *file, int line)
-{
-	struct out o = { .fd = 2 };
-
-	out_str(&o, "libmm: assertion failed: ");
-	out_str(&o, what);
-	out_str(&o, " at ");
-	out_str(&o, file);
-	out_char(&o, ':');
-	out_dec(&o, (size_t)line);
-	out_char(&o, '\n');
-	out_flush(&o);
-	abort();
-}
-#endif
-
-/* The heap h is damaged at addr, found while its lock was held: release
- * the lock first, so that a SIGABRT handler that allocates (a logger,
- * backtrace_symbols) can still run, then report and abort. */
-void mmi_corrupt_locked(struct mm_heap *h, const void *addr)
-{
-	mmi_unlock(h);
-	mmi_heaps_unlock_if_held();
-	mmi_fatal("heap corruption at", addr);
-}
-
-/* 1 when the free-looking block b of arena r really is a free block in
- * the index: footer, neighbours and list links agree.  A header forged by
- * an overflow fails this and is reported as corruption, not double free. */
-static int genuinely_free(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b)
-{
-	size_t size = mmi_bsize(b);
-	struct mmi_block *next;
-
-	if (size < MMI_MIN_BLOCK || size > (uintptr_t)mmi_end_marker(r) - (uintptr_t)b)
-		return 0;
-	next = mmi_after(b);
-	if (((size_t *)next)[-1] != size || !(next->head & MMI_PREV_FREE))
-		return 0;
-	return mmi_fit_of(h)->linked(h, b);
-}
-
-/*
- * p passed the region lookup but is not an in-use block start of region r:
- * what is it?  Walks r; this is the slow path of a program that is about
- * to die, so thoroughness beats speed.  The caller holds h's lock (or the
- * region cannot change under it: a large block).
- */
-const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r, const void *p)
-{
-	uintptr_t a = (uintptr_t)p;
-	uintptr_t limit = r->kind == MMI_REGION_LARGE ? r->end : (uintptr_t)mmi_end_marker(r);
-	struct mmi_block *b = r->first;
-
-	if (a < (uintptr_t)b + MMI_HDR)
-		return "invalid pointer";
-	while ((uintptr_t)b < limit) {
-		size_t size = mmi_bsize(b);
-
-		if (size < MMI_MIN_BLOCK || size > limit - (uintptr_t)b)
-			return "heap corruption at";
-		if (a == (uintptr_t)mmi_payload(b)) {
-			if ((b->head & MMI_FREE) && genuinely_free(h, r, b))
-				return "double free";
-			return "heap corruption at";
-		}
-		if (a > (uintptr_t)b && a < (uintptr_t)b + size) {
-			struct mmi_block *stale = mmi_block_of(p);
-			if ((b->head & MMI_FREE) && stale->cookie == mmi_merged_cookie(h, stale))
-				return "double free";
-			return "pointer into the middle of a block";
-		}
-		b = mmi_after(b);
-	}
-	return "invalid pointer";
-}
-
-void mmi_die_bad_block(struct mm_heap *h, struct mmi_region *r, const void *p, int locked)
-{
-	const char *what = mmi_diagnose_block(h, r, p);
-
-	if (locked)
-		mmi_unlock(h);
-	mmi_fatal(what, p);
-}
+#include "out.h"
 
 /* --- Walking --------------------------------------------------------------- */
 
@@ -365,7 +194,7 @@ int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len)
 	return 0;
 }
 
-/* --- Checking the invariants of heap.c -------------------------------------- */
+/* --- Checking the invariants of block.c ------------------------------------- */
 
 struct tally {
 	size_t used_bytes, used_blocks, free_bytes, free_blocks;
@@ -453,6 +282,59 @@ int mmi_check_locked(struct mm_heap *h)
 	if (mmi_fit_of(h)->check(h, t.free_blocks) != 0)
 		return -1;
 	return (h->flags & MMI_SLAB_FLAG) ? mmi_slabs_check(h) : 0;
+}
+
+/* --- Statistics ------------------------------------------------------------ */
+
+/*
+ * The block engine's counters live in the heap and change under its lock
+ * with every allocation and free (see mmi_count_use and mmi_count_os); the
+ * largest free block is found when asked.  Slab pages are counted when
+ * asked, from their state bytes (shard.c): exact for a program whose other
+ * threads are not allocating meanwhile.  Their segments count whole in
+ * os_bytes and regions.  The peaks are the block engine's, raised to every
+ * total seen here.
+ */
+void mmi_stats_locked(struct mm_heap *h, struct mm_stats *out)
+{
+	size_t largest = mmi_fit_of(h)->largest(h);
+
+	out->os_bytes = h->st.os_bytes;
+	out->peak_os_bytes = h->st.peak_os_bytes;
+	out->in_use_bytes = h->st.in_use_bytes;
+	out->peak_in_use_bytes = h->st.peak_in_use_bytes;
+	out->free_bytes = h->st.free_bytes;
+	out->largest_free = largest ? largest - MMI_HDR : 0;
+	out->in_use_blocks = h->st.in_use_blocks;
+	out->free_blocks = h->st.free_blocks;
+	out->mapped_blocks = h->st.mapped_blocks;
+	out->mapped_bytes = h->st.mapped_bytes;
+	out->regions = h->st.regions;
+	out->alloc_count = h->st.alloc_count;
+	out->free_count = h->st.free_count;
+	if (h->flags & MMI_SLAB_FLAG) {
+		struct mmi_slab_tally t;
+
+		mmi_slabs_tally(h, &t);
+		out->os_bytes += t.segments * MMI_SEGMENT;
+		out->in_use_bytes += t.used_bytes;
+		out->in_use_blocks += t.used_blocks;
+		out->free_bytes += t.free_bytes;
+		out->free_blocks += t.free_blocks;
+		if (t.largest_free > out->largest_free)
+			out->largest_free = t.largest_free;
+		out->regions += t.segments;
+		out->alloc_count += t.allocs;
+		out->free_count += t.frees;
+	}
+	/* what was seen now counts as reached (the slab figures are only
+	 * known when asked for) */
+	if (h->st.peak_os_bytes < out->os_bytes)
+		h->st.peak_os_bytes = out->os_bytes;
+	if (h->st.peak_in_use_bytes < out->in_use_bytes)
+		h->st.peak_in_use_bytes = out->in_use_bytes;
+	out->peak_os_bytes = h->st.peak_os_bytes;
+	out->peak_in_use_bytes = h->st.peak_in_use_bytes;
 }
 
 /* --- Printing -------------------------------------------------------------- */
