@@ -457,8 +457,13 @@ static inline void mmi_pagemap_resize(struct mmi_region *r, uintptr_t old_end, u
 #define MMI_SLAB_GRANULES (MMI_SLAB_PAGE / MMI_ALIGN)		/* 4096 state bytes a page */
 #define MMI_SLAB_MAX_SLOTS MMI_SLAB_GRANULES
 #define MMI_SLAB_LIST_END MMI_SLAB_GRANULES			/* a free list's end */
-#define MMI_SLAB_MAX_BSIZE ((size_t)1024)
-#define MMI_SLAB_CLASSES 20
+/* Classes: 16-byte steps to 128, then 4 per doubling (160, 192, 224, 256,
+ * 320, ...) up to MMI_SLAB_MAX_BSIZE; a page holds at least 4 slots. */
+#ifndef MMI_SLAB_MAX_SHIFT
+#define MMI_SLAB_MAX_SHIFT 14
+#endif
+#define MMI_SLAB_MAX_BSIZE ((size_t)1 << MMI_SLAB_MAX_SHIFT)
+#define MMI_SLAB_CLASSES (4 * MMI_SLAB_MAX_SHIFT - 20)
 
 enum { MMI_SLOT_UNUSED, MMI_SLOT_USED, MMI_SLOT_FREE, MMI_SLOT_REMOTE };
 
@@ -563,18 +568,23 @@ MMI_HIDDEN struct mmi_slab_page *mmi_segment_page_take(struct mmi_segment *seg);
 MMI_HIDDEN void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page);
 
 /* slab.c */
-MMI_HIDDEN extern const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES];
-/* Sizes 0..1024 in 16-byte steps: step (size + 15) / 16. */
+MMI_HIDDEN extern const uint16_t mmi_slab_class_bsize[];
+/* Small sizes in 16-byte steps: step (size + 15) / 16. */
 #define MMI_SLAB_STEPS (MMI_SLAB_MAX_BSIZE / 16 + 1)
 static inline size_t mmi_slab_step(size_t size)
 {
 	return (size + 15) >> 4;
 }
-/* The class of each step (slab.c). */
-MMI_HIDDEN extern const uint8_t mmi_slab_class_by16[MMI_SLAB_STEPS];
+/* The smallest class that holds size (<= MMI_SLAB_MAX_BSIZE): off the fast
+ * path, which goes from the step to the page directly. */
 static inline unsigned mmi_slab_class(size_t size)
 {
-	return mmi_slab_class_by16[mmi_slab_step(size)];
+	unsigned b;
+
+	if (size <= 128)
+		return size ? (unsigned)((size - 1) >> 4) : 0;
+	b = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));	/* 7.. */
+	return 8 + (b - 7) * 4 + (unsigned)(((size - 1) >> (b - 2)) & 3);
 }
 MMI_HIDDEN void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	unsigned cls, struct mmi_shard *owner);

@@ -20,23 +20,14 @@
  */
 #include "mm_internal.h"
 
-const uint16_t mmi_slab_class_bsize[MMI_SLAB_CLASSES] = {
+const uint16_t mmi_slab_class_bsize[] = {
 	16, 32, 48, 64, 80, 96, 112, 128,
 	160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
+	1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+	5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384,
 };
-
-/* The class of each size, by 16-byte steps: entry (size + 15) / 16 holds
- * the smallest class that fits the largest size of the step, classes
- * being multiples of 16 (mmi_slab_class). */
-#define C2x(c) c, c
-#define C4(c) c, c, c, c
-#define C8(c) C4(c), C4(c)
-const uint8_t mmi_slab_class_by16[MMI_SLAB_STEPS] = {
-	0, 0, 1, 2, 3, 4, 5, 6, 7,	/* 0, 16 .. 128 */
-	C2x(8), C2x(9), C2x(10), C2x(11),
-	C4(12), C4(13), C4(14), C4(15),
-	C8(16), C8(17), C8(18), C8(19),
-};
+_Static_assert(MMI_SLAB_MAX_SHIFT >= 10 && MMI_SLAB_CLASSES <= sizeof mmi_slab_class_bsize / 2 &&
+	       MMI_SLAB_PAGE / MMI_SLAB_MAX_BSIZE >= 4, "the class table reaches MMI_SLAB_MAX_BSIZE");
 
 struct mmi_slab_page mmi_slab_page_none = { .free_head = MMI_SLAB_LIST_END };
 

@@ -812,16 +812,17 @@ START_TEST(msg_forged_free_header)
 }
 END_TEST
 
-/* The same on the default heap, with blocks above its slab sizes (slab
- * slots have no header to forge: their state is kept apart from them). */
+/* The same on the default heap, with blocks above its slab sizes (16 KiB;
+ * slab slots have no header to forge: their state is kept apart from
+ * them). */
 START_TEST(msg_forged_free_header_default_heap)
 {
-	void *a = patterned(2000, 54), *b = patterned(2000, 55);
+	void *a = patterned(20000, 54), *b = patterned(20000, 55);
 	struct two t = { NULL, b };
 
 	expect_fatal(act_forge_free_header_then_free, &t, "heap corruption at", b);
-	free_patterned(a, 2000, 54);
-	free_patterned(b, 2000, 55);
+	free_patterned(a, 20000, 54);
+	free_patterned(b, 20000, 55);
 }
 END_TEST
 
@@ -992,10 +993,10 @@ static void allocating_abort_handler(int sig)
 {
 	(void)sig;
 	/* what a logger or backtrace_symbols would do */
-	void *p = handler_heap ? mm_heap_malloc(handler_heap, 4000) : mm_malloc(4000);
+	void *p = handler_heap ? mm_heap_malloc(handler_heap, 20000) : mm_malloc(20000);
 	void *q = mm_malloc(64);
 	if (p && q) {
-		memset(p, 1, 4000);
+		memset(p, 1, 20000);
 		mm_free(q);
 		_exit(42);
 	}
@@ -1014,7 +1015,7 @@ static void act_with_allocating_handler(void (*act)(void *), void *arg, mm_heap_
 	act(arg);
 }
 
-static void act_double_free_4000_with_handler(void *arg)
+static void act_double_free_20000_with_handler(void *arg)
 {
 	act_with_allocating_handler(act_free_twice, arg, NULL);
 }
@@ -1042,10 +1043,10 @@ static void expect_handler_exit(void (*act)(void *), void *arg)
 
 START_TEST(abort_handler_can_allocate)
 {
-	void *p = patterned(4000, 57);
+	void *p = patterned(20000, 57);
 
-	expect_handler_exit(act_double_free_4000_with_handler, p);
-	free_patterned(p, 4000, 57);
+	expect_handler_exit(act_double_free_20000_with_handler, p);
+	free_patterned(p, 20000, 57);
 
 	unsigned char *a, *b;
 	mm_heap_t *h = two_neighbours(MM_FIT_GOOD, 24, &a, &b);
