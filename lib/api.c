@@ -136,6 +136,11 @@ mm_heap_t *mm_heap_create(unsigned flags)
 		return NULL;
 	}
 	mmi_heap_init(h, flags, MMI_FL_MAX);
+	/* good fit on mmap: small blocks in per-thread slab pages, as the
+	 * default heap's (unless LIBMM_CACHE=0 turned those off) */
+	if ((h->flags & MM_FIT_GOOD) && (h->flags & MM_SOURCE_MMAP) &&
+	    (mmi_default_heap()->flags & MMI_SLAB_FLAG))
+		h->flags |= MMI_SLAB_FLAG;
 	h->self_bytes = len;
 	mmi_count_os(h, (long)len);
 	if (mmi_heaps_add(h) != 0) {

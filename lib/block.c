@@ -722,7 +722,7 @@ void mmi_free(struct mm_heap *h, void *p)
 
 	h = r->heap;
 	if (r->kind == MMI_REGION_SEGMENT) {
-		const char *why = slab_misuse(mmi_shard_free(mmi_thread_shard_if_any(),
+		const char *why = slab_misuse(mmi_shard_free(mmi_thread_shard_if_any(h),
 							     (struct mmi_segment *)r, p));
 		if (why)
 			mmi_fatal(why, p);

@@ -18,7 +18,10 @@ static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
  * source (the defaults unless flags name them), and no memory yet. */
 void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
 {
+	static uint64_t last_gen;
+
 	memset(h, 0, MMI_HEAP_BYTES(fl_count));
+	h->gen = __atomic_add_fetch(&last_gen, 1, __ATOMIC_RELAXED);
 	h->magic = MMI_HEAP_MAGIC ^ (uintptr_t)h;
 	h->cookie_key = mmi_random_word();
 	h->cookie_mul = mmi_random_word() | 1;
@@ -42,6 +45,8 @@ void mmi_release_all(struct mm_heap *h)
 {
 	struct mmi_region *r, *next;
 
+	if (h->flags & MMI_SLAB_FLAG)
+		mmi_slabs_release(h);
 	for (r = h->larges; r; r = next) {
 		next = r->next;
 		mmi_pagemap_set(r->start, r->end, NULL);
@@ -379,11 +384,14 @@ int mmi_trim_all(size_t pad)
 {
 	struct mm_heap *h;
 	size_t cursor = 0;
-	/* slab pages: this thread's and those no thread owns */
-	int released = mmi_slabs_trim(mmi_default_heap());
+	int released = 0;
 
+	(void)mmi_default_heap();	/* started, so in the set */
 	mmi_heaps_lock();
 	while ((h = mmi_heaps_next(&cursor))) {
+		/* slab pages: this thread's and those no thread owns */
+		if (h->flags & MMI_SLAB_FLAG)
+			released |= mmi_slabs_trim(h);
 		/* pools have nothing to give back; a NOLOCK heap is only ever
 		 * touched by its owner */
 		if (h->flags & (MMI_POOL_FLAG | MM_HEAP_NOLOCK))

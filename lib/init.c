@@ -146,7 +146,7 @@ static void fork_child(void)
 		return;
 	/* the other threads' shards have no thread here: abandoned, they
 	 * go to the child's new threads, rebuilt from their state bytes */
-	mmi_shards_after_fork_child(mmi_default_heap_ptr, mmi_thread_shard_if_any());
+	mmi_thread_after_fork_child();
 	unlock_everything();
 }
 

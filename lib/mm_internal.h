@@ -231,6 +231,8 @@ struct mm_heap {
 	struct mmi_region *arenas;	/* in address order */
 	struct mmi_region *larges;	/* newest first: descending seq */
 	uint64_t large_seq;
+	uint64_t gen;			/* never the same for two heaps: a thread's
+				 * note of its shard of a heap names both */
 	struct mmi_shard *shards;	/* every shard (shard.c); under its lock */
 	struct mmi_shard *abandoned;	/* atomic stack: shards without a thread */		/* the last seq given to a large region */
 	size_t mmap_threshold, trim_threshold, grow_size;
@@ -247,7 +249,7 @@ struct mm_heap {
 /* internal heap flag, beside the public MM_* ones: lives in a caller's buffer */
 #define MMI_POOL_FLAG 0x10000u
 /* ... and: small blocks live in slab pages of per-thread shards (the
- * default heap; shard.c) */
+ * default heap, and heaps of MM_FIT_GOOD on mmap; shard.c) */
 #define MMI_SLAB_FLAG 0x20000u
 
 #define MMI_HEAP_MAGIC ((uintptr_t)0x6c69626d6d686570ull)
@@ -780,6 +782,9 @@ MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);
 MMI_HIDDEN void mmi_shards_lock(void);	/* adoption, trim, and every look inside */
 MMI_HIDDEN void mmi_shards_unlock(void);
 MMI_HIDDEN void mmi_shards_after_fork_child(struct mm_heap *h, struct mmi_shard *mine);
+/* A heap being destroyed (no longer in the live set): its shards and
+ * segments go, under shards_lock. */
+MMI_HIDDEN void mmi_slabs_release(struct mm_heap *h);
 
 /* Looking inside the slab pages of every shard of h (shard.c); each takes
  * shards_lock, so no segment goes away meanwhile.  Figures are exact when
@@ -798,35 +803,56 @@ MMI_HIDDEN int mmi_slabs_visit(struct mm_heap *h, uintptr_t *cursor, size_t limi
 MMI_HIDDEN int mmi_slabs_check(struct mm_heap *h);	/* 0, or -1: corrupt */
 MMI_HIDDEN int mmi_slabs_trim(struct mm_heap *h);	/* 1 if anything went back */
 
-/* thread.c: each thread's shard of the default heap.  Set up on the
+/* thread.c: each thread's shards.  The default heap's is set up on the
  * thread's first small allocation; while that is under way (registering
  * the thread's exit may allocate) and after the thread's teardown began,
- * the thread has none and its small requests go to the block engine. */
+ * the thread has none and its small requests go to the block engine.
+ * Shards of other heaps are noted in a few slots, by heap and generation
+ * (a destroyed heap's slot is never read through); a thread using more
+ * heaps than slots gives up (abandons) the shard of the oldest note. */
 enum { MMI_THREAD_UNSET, MMI_THREAD_ENTERING, MMI_THREAD_ACTIVE, MMI_THREAD_GONE };
+#define MMI_THREAD_HEAPS 4
+struct mmi_heap_note {
+	struct mm_heap *heap;
+	uint64_t gen;
+	struct mmi_shard *shard;
+};
 struct mmi_thread {
 	struct mmi_shard *fast;		/* what the fast paths read: the shard when
 					 * ACTIVE, else &mmi_shard_none */
 	struct mmi_shard *shard;	/* the shard when ACTIVE, else NULL */
 	unsigned char state;
+	unsigned char next_note;	/* the slot to reuse when all are taken */
+	struct mmi_heap_note notes[MMI_THREAD_HEAPS];	/* other heaps' shards */
 };
 MMI_HIDDEN extern __thread struct mmi_thread mmi_thread MMI_TLS;
+MMI_HIDDEN extern struct mm_heap *const mmi_default_heap_ptr;	/* init.c */
 MMI_HIDDEN void mmi_thread_init(void);
 MMI_HIDDEN struct mmi_shard *mmi_thread_start(struct mm_heap *h);
+/* The calling thread's shard of h, another heap than the default; made
+ * if make is set and there is none.  NULL: none (now). */
+MMI_HIDDEN struct mmi_shard *mmi_thread_heap_shard(struct mm_heap *h, int make);
+/* fork child: every shard of another thread is abandoned (thread.c) */
+MMI_HIDDEN void mmi_thread_after_fork_child(void);
 
-/* The calling thread's shard of h (the default heap), starting it if need
- * be; NULL when the thread cannot have one now. */
+/* The calling thread's shard of h, starting it if need be; NULL when the
+ * thread cannot have one now. */
 static inline struct mmi_shard *mmi_thread_shard(struct mm_heap *h)
 {
 	struct mmi_thread *t = &mmi_thread;
 
-	return MMI_LIKELY(t->state == MMI_THREAD_ACTIVE) ? t->shard : mmi_thread_start(h);
+	if (MMI_LIKELY(h == mmi_default_heap_ptr))
+		return MMI_LIKELY(t->state == MMI_THREAD_ACTIVE) ? t->shard : mmi_thread_start(h);
+	return mmi_thread_heap_shard(h, 1);
 }
 /* ... or only if it has one already. */
-static inline struct mmi_shard *mmi_thread_shard_if_any(void)
+static inline struct mmi_shard *mmi_thread_shard_if_any(struct mm_heap *h)
 {
 	struct mmi_thread *t = &mmi_thread;
 
-	return t->state == MMI_THREAD_ACTIVE ? t->shard : NULL;
+	if (MMI_LIKELY(h == mmi_default_heap_ptr))
+		return t->state == MMI_THREAD_ACTIVE ? t->shard : NULL;
+	return mmi_thread_heap_shard(h, 0);
 }
 
 /* init.c: the default heap, the process secret, fork handlers */

@@ -283,6 +283,30 @@ void mmi_shards_after_fork_child(struct mm_heap *h, struct mmi_shard *mine)
 	}
 }
 
+/* The heap is being destroyed and is out of the live set: nobody may use
+ * it any more, and threads that noted a shard of it will find the note
+ * stale (thread.c) -- those that check meanwhile wait for shards_lock. */
+void mmi_slabs_release(struct mm_heap *h)
+{
+	size_t len = (sizeof(struct mmi_shard) + mmi_page_size() - 1) & ~(mmi_page_size() - 1);
+	struct mmi_shard *s, *next;
+
+	mmi_shards_lock();
+	for (s = h->shards; s; s = next) {
+		struct mmi_segment *seg, *seg_next;
+
+		next = s->next_shard;
+		for (seg = s->segments; seg; seg = seg_next) {
+			seg_next = seg->next;
+			mmi_segment_free(seg);
+		}
+		mmi_os_unmap(s, len);
+	}
+	h->shards = NULL;
+	h->abandoned = NULL;
+	mmi_shards_unlock();
+}
+
 /* --- looking inside ------------------------------------------------------------------ */
 
 /* The segment of h at the lowest address above lo, or NULL (shards_lock). */
@@ -434,7 +458,7 @@ static int page_states_sane(const struct mmi_slab_page *pg, size_t bsize, size_t
 
 int mmi_slabs_check(struct mm_heap *h)
 {
-	struct mmi_shard *mine = mmi_thread_shard_if_any();
+	struct mmi_shard *mine = mmi_thread_shard_if_any(h);
 	int ret = 0;
 
 	mmi_shards_lock();
@@ -482,7 +506,7 @@ int mmi_slabs_check(struct mm_heap *h)
 /* mm_trim: the calling thread's shard of h and every abandoned one. */
 int mmi_slabs_trim(struct mm_heap *h)
 {
-	struct mmi_shard *mine = mmi_thread_shard_if_any();
+	struct mmi_shard *mine = mmi_thread_shard_if_any(h);
 	int released = 0;
 
 	mmi_shards_lock();

@@ -754,11 +754,43 @@ START_TEST(msg_cache_poisoned_with_garbage)
 }
 END_TEST
 
-/* Two neighbouring blocks of a heap without a cache: b follows a. */
+struct find_block {
+	const void *p;
+	size_t size;
+};
+
+static int find_block_size(void *block, size_t size, int in_use, void *arg)
+{
+	struct find_block *f = arg;
+
+	(void)in_use;
+	if (block != f->p)
+		return 0;
+	f->size = size;
+	return 1;
+}
+
+/* mm_usable_size, for a pool's blocks too (which it does not know). */
+static size_t usable_in(mm_heap_t *h, const void *p)
+{
+	struct find_block f = { p, 0 };
+
+	if (!h)
+		return mm_usable_size(p);
+	ck_assert_int_eq(mm_heap_walk(h, find_block_size, &f), 1);
+	return f.size;
+}
+
+/* Two neighbouring blocks of a heap of the boundary-tag engine: b
+ * follows a.  A good-fit heap on mmap keeps blocks this small in slab
+ * pages, which have no header to damage; its pool twin has the boundary
+ * tags under test (one at a time: each is destroyed before the next). */
 static mm_heap_t *two_neighbours(unsigned flags, size_t n, unsigned char **a,
 	unsigned char **b)
 {
-	mm_heap_t *h = mm_heap_create(flags);
+	static _Alignas(16) unsigned char good_pool[256 * 1024];
+	mm_heap_t *h = flags == MM_FIT_GOOD ? mm_heap_create_in(good_pool, sizeof good_pool, flags) :
+		       mm_heap_create(flags);
 
 	ck_assert_ptr_nonnull(h);
 	*a = mm_heap_malloc(h, n);
@@ -796,7 +828,7 @@ static void expect_corruption_on_each_fit(void (*act)(void *), size_t n, int vic
 		mm_heap_t *h = two_neighbours(kinds[i], n, &a, &b);
 		struct two t = { h, victim ? b : a };
 
-		ck_assert_uint_eq(mm_usable_size(a), (n + 15) & ~(size_t)15);
+		ck_assert_uint_eq(usable_in(h, a), (n + 15) & ~(size_t)15);
 		expect_fatal(act, &t, "heap corruption at", b);
 		ck_assert(tu_check(b, n, 53));
 		mm_heap_free(h, a);
@@ -833,7 +865,7 @@ static void act_overflow_one_byte_then_free(void *arg)
 	struct two *volatile t = arg;
 	unsigned char *volatile a = t->p;
 
-	a[mm_usable_size(a)] = 0x41;
+	a[usable_in(t->heap, a)] = 0x41;
 	mm_heap_free(t->heap, t->p);
 }
 

@@ -292,6 +292,167 @@ START_TEST(test_abandon_push_interleaving)
 }
 END_TEST
 
+/* Heaps of good fit on mmap keep small blocks in per-thread shards as the
+ * default heap does: the calling thread's shard of the heap owns the
+ * page, another thread gets a shard of its own, and the other heap kinds
+ * keep their blocks out of segments. */
+static void *other_thread_alloc(void *arg)
+{
+	mm_heap_t *h = arg;
+	void *p = mm_heap_malloc(h, 48);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert(mmi_segmap_has((uintptr_t)p));
+	ck_assert_ptr_eq(mmi_slab_page_of(seg_of(p), p)->shard, mmi_thread_heap_shard(h, 0));
+	return p;
+}
+
+START_TEST(test_good_heap_uses_shards)
+{
+	static _Alignas(16) unsigned char buf[64 * 1024];
+	mm_heap_t *h = mm_heap_create(0), *first = mm_heap_create(MM_FIT_FIRST);
+	mm_heap_t *best = mm_heap_create(MM_FIT_BEST), *pool = mm_heap_create_in(buf, sizeof buf, 0);
+	pthread_t t;
+	void *theirs;
+
+	ck_assert(h && first && best && pool);
+	ck_assert_ptr_null(mmi_thread_heap_shard(h, 0));
+	void *p = mm_heap_malloc(h, 48), *q = mm_heap_malloc(h, MMI_SLAB_MAX_BSIZE);
+	ck_assert(p && q);
+	struct mmi_shard *mine = mmi_thread_heap_shard(h, 0);
+	ck_assert_ptr_nonnull(mine);
+	ck_assert_ptr_ne(mine, mmi_thread.shard);	/* not the default heap's */
+	ck_assert_ptr_eq(mine->heap, h);
+	ck_assert_ptr_eq(mmi_slab_page_of(seg_of(p), p)->shard, mine);
+	ck_assert_ptr_eq(mmi_slab_page_of(seg_of(q), q)->shard, mine);
+	ck_assert_ptr_eq(seg_of(p)->region.heap, h);
+	ck_assert_int_eq(pthread_create(&t, NULL, other_thread_alloc, h), 0);
+	ck_assert_int_eq(pthread_join(t, &theirs), 0);
+	ck_assert_ptr_ne(mmi_slab_page_of(seg_of(theirs), theirs)->shard, mine);
+	mm_heap_free(h, theirs);		/* remote: its thread has exited */
+	/* the other kinds: boundary tags, no segment */
+	void *f = mm_heap_malloc(first, 48), *b = mm_heap_malloc(best, 48), *o = mm_heap_malloc(pool, 48);
+	ck_assert(f && b && o);
+	ck_assert(!mmi_segmap_has((uintptr_t)f) && !mmi_segmap_has((uintptr_t)b) &&
+		  !mmi_segmap_has((uintptr_t)o));
+	mm_free(p);
+	mm_heap_free(h, q);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_stats_t st;
+	ck_assert_int_eq(mm_heap_stats(h, &st, sizeof st), 0);
+	ck_assert_uint_eq(st.in_use_blocks, 0);
+	ck_assert_uint_eq(st.alloc_count, 3);
+	ck_assert_uint_eq(st.free_count, 3);
+	uintptr_t seg = (uintptr_t)seg_of(p);
+	mm_heap_destroy(h);
+	ck_assert(!mmi_segmap_has(seg));	/* its segments went with it */
+	mm_heap_destroy(first);
+	mm_heap_destroy(best);
+	mm_heap_destroy(pool);
+}
+END_TEST
+
+/* A destroyed heap's note in a thread is never read through, even when a
+ * new heap takes the same address. */
+START_TEST(test_note_outlives_heap)
+{
+	for (int round = 0; round < 8; round++) {
+		mm_heap_t *h = mm_heap_create(0);
+		ck_assert_ptr_nonnull(h);
+		void *p = mm_heap_malloc(h, 100);
+		ck_assert_ptr_nonnull(p);
+		struct mmi_shard *s = mmi_thread_heap_shard(h, 0);
+		ck_assert_ptr_nonnull(s);
+		mm_heap_destroy(h);		/* p, s and its segment gone */
+		mm_heap_t *h2 = mm_heap_create(0);
+		ck_assert_ptr_nonnull(h2);
+		ck_assert_ptr_null(mmi_thread_heap_shard(h2, 0));	/* same address or not */
+		void *q = mm_heap_malloc(h2, 100);
+		ck_assert_ptr_nonnull(q);
+		ck_assert_ptr_eq(mmi_slab_page_of(seg_of(q), q)->shard, mmi_thread_heap_shard(h2, 0));
+		mm_heap_free(h2, q);
+		ck_assert_int_eq(mm_heap_check(h2), 0);
+		mm_heap_destroy(h2);
+	}
+}
+END_TEST
+
+/* A thread using more heaps than it has notes gives the oldest note's shard
+ * up: blocks of that shard stay good, and are freed (remotely, onto the
+ * abandoned shard) and reused later. */
+START_TEST(test_more_heaps_than_notes)
+{
+	enum { NH = MMI_THREAD_HEAPS + 3, NB = 50 };
+	mm_heap_t *h[NH];
+	unsigned char *v[NH][NB];
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < NH; i++) {
+			if (round == 0)
+				ck_assert_ptr_nonnull(h[i] = mm_heap_create(0));
+			for (int k = 0; k < NB; k++) {
+				size_t n = 16 + (size_t)(i * 7 + k * 13) % 900;
+				v[i][k] = mm_heap_malloc(h[i], n);
+				ck_assert_ptr_nonnull(v[i][k]);
+				tu_fill(v[i][k], n, (unsigned)(round * 1000 + i * NB + k));
+			}
+		}
+		for (int i = 0; i < NH; i++) {
+			for (int k = 0; k < NB; k++) {
+				size_t n = 16 + (size_t)(i * 7 + k * 13) % 900;
+				ck_assert(tu_check(v[i][k], n, (unsigned)(round * 1000 + i * NB + k)));
+				mm_heap_free(h[i], v[i][k]);
+			}
+			ck_assert_int_eq(mm_heap_check(h[i]), 0);
+		}
+	}
+	for (int i = 0; i < NH; i++) {
+		mm_stats_t st;
+		ck_assert_int_eq(mm_heap_stats(h[i], &st, sizeof st), 0);
+		ck_assert_uint_eq(st.in_use_blocks, 0);
+		ck_assert_uint_eq(st.alloc_count, 3 * NB);
+		mm_heap_destroy(h[i]);
+	}
+}
+END_TEST
+
+/* A thread that exits after the heap it used was destroyed. */
+static sem_t used, destroyed;
+
+static void *user_then_exit(void *arg)
+{
+	mm_heap_t *h = arg;
+	void *p = mm_heap_malloc(h, 32);
+
+	ck_assert_ptr_nonnull(p);
+	sem_post(&used);
+	sem_wait(&destroyed);
+	return NULL;	/* its note of h is stale now */
+}
+
+START_TEST(test_thread_exit_after_destroy)
+{
+	pthread_t t;
+	mm_heap_t *h = mm_heap_create(0);
+
+	ck_assert_ptr_nonnull(h);
+	sem_init(&used, 0, 0);
+	sem_init(&destroyed, 0, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, user_then_exit, h), 0);
+	sem_wait(&used);
+	mm_heap_destroy(h);
+	mm_heap_t *h2 = mm_heap_create(0);	/* perhaps at h's address */
+	ck_assert_ptr_nonnull(h2);
+	sem_post(&destroyed);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(mm_heap_check(h2), 0);
+	void *p = mm_heap_malloc(h2, 32);
+	ck_assert_ptr_nonnull(p);
+	mm_heap_free(h2, p);
+	mm_heap_destroy(h2);
+}
+END_TEST
+
 static Suite *shard_suite(void)
 {
 	Suite *s = suite_create("shard");
@@ -303,6 +464,10 @@ static Suite *shard_suite(void)
 	tcase_add_test(tc, test_abandon_then_adopt);
 	tcase_add_test(tc, test_adopt_torn_free_list);
 	tcase_add_test(tc, test_abandon_push_interleaving);
+	tcase_add_test(tc, test_good_heap_uses_shards);
+	tcase_add_test(tc, test_note_outlives_heap);
+	tcase_add_test(tc, test_more_heaps_than_notes);
+	tcase_add_test(tc, test_thread_exit_after_destroy);
 	suite_add_tcase(s, tc);
 	return s;
 }
