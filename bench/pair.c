@@ -67,6 +67,7 @@ int main(int argc, char **argv)
 
 	if (!strcmp(mode, "live")) {
 		live_loop(n);
+		printf("pair: %ld replacements in 1000 live blocks: ok\n", n);
 		return 0;
 	}
 	if (!strcmp(mode, "pinned"))
@@ -82,5 +83,6 @@ int main(int argc, char **argv)
 		free(touch(p, i));
 	}
 	free(keep);
+	printf("pair: %ld pairs of %zu bytes (%s): ok\n", n, size, mode);
 	return 0;
 }

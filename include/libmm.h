@@ -104,6 +104,10 @@ MM_EXPORT int mm_trim(size_t pad);
 /* A free span at the top of the program break of at least this many bytes
  * is given back at once (default 128 KiB). */
 #define MM_OPT_TRIM_THRESHOLD 2
+/* A freed block with a mapping of its own is kept this many milliseconds
+ * for reuse before it is unmapped (default 250, or LIBMM_DECAY_MS); 0
+ * unmaps at once. */
+#define MM_OPT_DECAY_MS 3
 MM_EXPORT int mm_heap_set_option(mm_heap_t *heap, int option, size_t value);
 
 /* --- Statistics ---------------------------------------------------------- */

@@ -302,6 +302,9 @@ int mm_heap_set_option(mm_heap_t *heap, int option, size_t value)
 	case MM_OPT_TRIM_THRESHOLD:
 		h->trim_threshold = value;
 		break;
+	case MM_OPT_DECAY_MS:
+		h->decay_ms = value;
+		break;
 	default:
 		ret = -1;
 	}

@@ -419,6 +419,18 @@ static int brk_trim(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b
 	return 1;
 }
 
+/* Return the pages of the free block b past its first keep bytes (never
+ * those of its header and links). */
+static void discard_free_above(struct mmi_block *b, size_t keep)
+{
+	size_t used = MMI_HDR + 2 * sizeof(void *);
+	uintptr_t lo = (uintptr_t)b + (keep > used ? keep : used);
+	uintptr_t hi = (uintptr_t)mmi_after(b) - sizeof(size_t);
+
+	if (lo < hi)
+		mmi_os_discard(lo, hi);
+}
+
 /* Return the pages inside the free block b that no header or link uses. */
 static void discard_free(struct mmi_block *b)
 {
@@ -461,8 +473,12 @@ static void after_release(struct mm_heap *h, struct mmi_region *r, struct mmi_bl
 	if (r->kind == MMI_REGION_BRK && mmi_after(b) == mmi_end_marker(r) &&
 	    mmi_bsize(b) >= h->trim_threshold && brk_trim(h, r, b, h->trim_threshold))
 		return;
+	/* a large freed span gives its pages back, all but the first
+	 * trim_threshold bytes of the free block (where the next request of
+	 * that size will land): freeing and allocating one block of 100 KiB
+	 * in turn does not fault its pages in each time */
 	if (freed_len >= 64 * 1024 && mmi_bsize(b) >= h->trim_threshold)
-		discard_free(b);
+		discard_free_above(b, h->trim_threshold);
 }
 
 /* --- Finding and checking a caller's block --------------------------------- */
@@ -591,10 +607,9 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 		return NULL;
 	}
 	bsize = request_bsize(size);
-	if (goes_large(h, bsize)) {
-		*fresh = 1;
-		return mmi_large_alloc(h, size, MMI_ALIGN);
-	}
+	if (goes_large(h, bsize))
+		return mmi_large_alloc(h, size, MMI_ALIGN, fresh);
+	mmi_large_cache_purge(0);	/* a slow path: kept mappings may expire */
 	mmi_lock(h);
 	b = find_or_grow(h, bsize);
 	if (b)
@@ -664,8 +679,10 @@ void *mmi_aligned(struct mm_heap *h, size_t align, size_t size)
 		return NULL;
 	}
 	bsize = request_bsize(size);
-	if (goes_large(h, bsize + align))
-		return mmi_large_alloc(h, size, align);
+	if (goes_large(h, bsize + align)) {
+		int fresh;
+		return mmi_large_alloc(h, size, align, &fresh);
+	}
 	mmi_lock(h);
 	b = find_or_grow(h, bsize + align + MMI_MIN_BLOCK);
 	if (b)

@@ -37,6 +37,7 @@ void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
 		pthread_mutex_init(&h->lock, NULL);
 	h->mmap_threshold = MMI_DEFAULT_MMAP_THRESHOLD;
 	h->trim_threshold = MMI_DEFAULT_TRIM_THRESHOLD;
+	h->decay_ms = mmi_decay_default_ms;
 	h->grow_size = MMI_GROW_MIN;
 }
 
@@ -401,5 +402,6 @@ int mmi_trim_all(size_t pad)
 		mmi_unlock(h);
 	}
 	mmi_heaps_unlock();
+	released |= mmi_large_cache_purge(1);
 	return released;
 }

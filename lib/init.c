@@ -9,6 +9,7 @@
  * both processes after, so the child starts with every heap consistent and
  * unlocked, whatever the parent's other threads were doing.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -176,12 +177,33 @@ static unsigned default_flags(void)
 #endif
 }
 
+size_t mmi_decay_default_ms = MMI_DEFAULT_DECAY_MS;
+
+/* LIBMM_DECAY_MS: a number of milliseconds (0: unmap at once). */
+static void decay_from_env(void)
+{
+	const char *s = getenv("LIBMM_DECAY_MS");
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s)
+		return;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!errno && !*end && v <= 3600000)
+		mmi_decay_default_ms = v;
+}
+
 struct mm_heap *mmi_default_heap_init(void)
 {
 	struct mm_heap *h = &default_storage.heap;
 
 	pthread_mutex_lock(&init_lock);
 	if (!__atomic_load_n(&mmi_default_ready, __ATOMIC_ACQUIRE)) {
+		int saved = errno;
+
+		decay_from_env();
+		errno = saved;
 		mmi_heap_init(h, default_flags(), MMI_FL_MAX);
 		if (!env_is("LIBMM_CACHE", "0"))
 			h->flags |= MMI_SLAB_FLAG;

@@ -449,6 +449,7 @@ void mmi_print_options(struct mm_heap *h, int fd)
 	out_str(&o, (h->flags & MM_SOURCE_BRK) ? ", program break" : ", mmap");
 	out_field(&o, ", mmap threshold ", h->mmap_threshold);
 	out_field(&o, ", trim threshold ", h->trim_threshold);
+	out_field(&o, ", decay ms ", h->decay_ms);
 	out_char(&o, '\n');
 	out_flush(&o);
 }

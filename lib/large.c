@@ -5,14 +5,17 @@
  *   | region header | (padding for alignment) | block header | payload ... |
  *   ^ start (page)                            ^ first        ^ aligned     ^ end (page)
  *
- * Freeing unmaps it at once.  Freed addresses are remembered so that
- * freeing one again is reported as the double free it is, not as an
- * unknown pointer.
+ * Freeing keeps the mapping for the heap's decay interval (MM_OPT_DECAY_MS)
+ * in a small cache, where the next large request it fits takes it over
+ * with its pages already faulted in; then it is unmapped.  Freed
+ * addresses are remembered so that freeing one again is reported as the
+ * double free it is, not as an unknown pointer.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "mm_internal.h"
 
@@ -146,6 +149,182 @@ static uintptr_t page_up(uintptr_t a)
 	return page_down(a + mmi_page_size() - 1);
 }
 
+/*
+ * Freed mappings kept for reuse: a bounded, process-wide set (any heap's
+ * request may take any of them), each with the time it expires.  A
+ * request takes the smallest that fits and gives back its spare tail;
+ * expired ones are unmapped on the large paths, every one by mm_trim.
+ * A program that frees and allocates the same big sizes in turn maps and
+ * faults nothing after the first round; one that stops leaves nothing
+ * behind after the interval, once it calls the allocator on a slow path
+ * again (a large block, a medium one, a slab page's refill).  Under
+ * freed_lock.
+ */
+#define CACHE_SLOTS 16
+#define CACHE_MAX_BYTES ((size_t)128 << 20)	/* all kept mappings together */
+
+struct kept {
+	uintptr_t start;	/* on a granule; 0: an empty slot */
+	size_t len;
+	uint64_t expires;	/* ms on the coarse monotonic clock */
+};
+static struct kept cache[CACHE_SLOTS];	/* under freed_lock */
+static size_t cache_bytes;		/* under freed_lock; read racily for stats */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Slot k's mapping leaves the cache (the caller unmaps or reuses it). */
+static struct kept cache_remove(size_t k)
+{
+	struct kept e = cache[k];
+
+	/* written under freed_lock, read without it (a hint: empty or not) */
+	__atomic_store_n(&cache_bytes, cache_bytes - e.len, __ATOMIC_RELAXED);
+	cache[k].start = 0;
+	return e;
+}
+
+/* Expired (or all) mappings out of the cache, into out[]; how many. */
+static size_t cache_expire_locked(int all, struct kept *out)
+{
+	uint64_t now = all ? UINT64_MAX : now_ms();
+	size_t n = 0;
+
+	for (size_t k = 0; k < CACHE_SLOTS; k++)
+		if (cache[k].start && cache[k].expires <= now)
+			out[n++] = cache_remove(k);
+	return n;
+}
+
+int mmi_large_cache_purge(int all)
+{
+	struct kept gone[CACHE_SLOTS];
+	size_t n;
+
+	if (!__atomic_load_n(&cache_bytes, __ATOMIC_RELAXED))
+		return 0;
+	pthread_mutex_lock(&freed_lock);
+	n = cache_expire_locked(all, gone);
+	pthread_mutex_unlock(&freed_lock);
+	for (size_t i = 0; i < n; i++)
+		mmi_os_unmap((void *)gone[i].start, gone[i].len);
+	return n > 0;
+}
+
+size_t mmi_large_cache_bytes(void)
+{
+	return __atomic_load_n(&cache_bytes, __ATOMIC_RELAXED);
+}
+
+/* Keep [start, start + len) for decay_ms; 0 when it is not kept (the
+ * caller unmaps it).  The oldest kept mappings make room. */
+static int cache_put(uintptr_t start, size_t len, size_t decay_ms)
+{
+	struct kept gone[CACHE_SLOTS + 1];
+	size_t n, slot = CACHE_SLOTS;
+
+	if (!decay_ms || len > CACHE_MAX_BYTES / 2)
+		return 0;
+	pthread_mutex_lock(&freed_lock);
+	n = cache_expire_locked(0, gone);
+	for (;;) {
+		size_t oldest = CACHE_SLOTS;
+
+		slot = CACHE_SLOTS;
+		for (size_t k = 0; k < CACHE_SLOTS; k++) {
+			if (!cache[k].start)
+				slot = k;
+			else if (oldest == CACHE_SLOTS || cache[k].expires < cache[oldest].expires)
+				oldest = k;
+		}
+		if (slot < CACHE_SLOTS && cache_bytes + len <= CACHE_MAX_BYTES)
+			break;
+		gone[n++] = cache_remove(oldest);
+	}
+	cache[slot] = (struct kept){ start, len, now_ms() + decay_ms };
+	__atomic_store_n(&cache_bytes, cache_bytes + len, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&freed_lock);
+	for (size_t i = 0; i < n; i++)
+		mmi_os_unmap((void *)gone[i].start, gone[i].len);
+	return 1;
+}
+
+/* The kept mapping e grown to len bytes with its pages (in place, or
+ * moved by the kernel and then onto a granule); its start, or 0 with e
+ * unmapped.  Its granules' pagemap entries are NULL throughout. */
+static uintptr_t grow_kept(struct kept e, size_t len)
+{
+	void *m, *target;
+
+	if (mmi_pagemap_reserve(e.start, e.start + len) == 0 &&
+	    mremap((void *)e.start, e.len, len, 0) != MAP_FAILED)
+		return e.start;
+	m = mremap((void *)e.start, e.len, len, MREMAP_MAYMOVE);
+	if (m == MAP_FAILED) {
+		mmi_os_unmap((void *)e.start, e.len);
+		return 0;
+	}
+	if (((uintptr_t)m & (MMI_GRANULE - 1)) == 0)
+		return (uintptr_t)m;
+	/* same size, so valgrind follows it (see remap below) */
+	target = mmi_os_map_aligned(len, MMI_GRANULE);
+	if (!target || mremap(m, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
+		mmi_os_unmap(m, len);
+		if (target)
+			mmi_os_unmap(target, len);
+		return 0;
+	}
+	return (uintptr_t)target;
+}
+
+/* A kept mapping of at least len bytes (its length in *got), or 0: the
+ * smallest that holds len, its spare tail unmapped beyond half of len;
+ * else the largest, grown with its pages. */
+static uintptr_t cache_take(size_t len, size_t *got)
+{
+	struct kept gone[CACHE_SLOTS], e = { 0, 0, 0 };
+	size_t n, best = CACHE_SLOTS, below = CACHE_SLOTS;
+
+	if (!__atomic_load_n(&cache_bytes, __ATOMIC_RELAXED))
+		return 0;
+	pthread_mutex_lock(&freed_lock);
+	n = cache_expire_locked(0, gone);
+	for (size_t k = 0; k < CACHE_SLOTS; k++) {
+		if (!cache[k].start)
+			continue;
+		if (cache[k].len >= len && (best == CACHE_SLOTS || cache[k].len < cache[best].len))
+			best = k;
+		if (cache[k].len < len && (below == CACHE_SLOTS || cache[k].len > cache[below].len))
+			below = k;
+	}
+	if (best < CACHE_SLOTS)
+		e = cache_remove(best);
+	else if (below < CACHE_SLOTS)
+		e = cache_remove(below);
+	pthread_mutex_unlock(&freed_lock);
+	for (size_t i = 0; i < n; i++)
+		mmi_os_unmap((void *)gone[i].start, gone[i].len);
+	if (!e.start)
+		return 0;
+	*got = len;
+	if (e.len < len)
+		return grow_kept(e, len);
+	/* a little more than asked is kept (the block's usable size grows)
+	 * rather than given back and faulted in again for the next */
+	*got = page_up(len + len / 2);
+	if (e.len > *got)
+		mmi_os_unmap((void *)(e.start + *got), e.len - *got);
+	else
+		*got = e.len;
+	return e.start;
+}
+
 static size_t usable_of(const struct mmi_region *r)
 {
 	return r->end - (uintptr_t)r->first - MMI_HDR;
@@ -196,11 +375,11 @@ static void unlink_large(struct mm_heap *h, struct mmi_region *r)
 	mmi_count_os(h, -(long)(r->end - r->start));
 }
 
-void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align)
+void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh)
 {
 	size_t front = MMI_REGION_HDR + MMI_HDR;
-	size_t len;
-	uintptr_t m, payload, start, end;
+	size_t len, mlen = 0;
+	uintptr_t m = 0, payload, start, end;
 	struct mmi_region *r;
 
 	if (align < MMI_ALIGN)
@@ -210,20 +389,32 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align)
 		return NULL;
 	}
 	len = page_up(size + front + (align > MMI_ALIGN ? align : 0));
-	/* on a granule, like every region (pagemap.c) */
-	m = (uintptr_t)mmi_os_map_aligned(len, MMI_GRANULE);
+	/* a kept mapping, of exactly the length the block needs from its
+	 * start (a granule) */
+	if (align <= MMI_GRANULE) {
+		m = cache_take(page_up((size ? size : 1) + ((front + align - 1) & ~(align - 1))), &mlen);
+	}
+	*fresh = !m;
+	/* else a new one, on a granule like every region (pagemap.c) */
+	if (!m) {
+		mlen = len;
+		m = (uintptr_t)mmi_os_map_aligned(len, MMI_GRANULE);
+		if (!m && mmi_large_cache_purge(1))
+			m = (uintptr_t)mmi_os_map_aligned(len, MMI_GRANULE);
+	}
 	if (!m) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	payload = (m + front + align - 1) & ~(uintptr_t)(align - 1);
 	start = (payload - front) & ~(uintptr_t)(MMI_GRANULE - 1);
-	end = page_up(payload + (size ? size : 1));
+	/* a kept mapping stays whole: cache_take trimmed it */
+	end = *fresh ? page_up(payload + (size ? size : 1)) : m + mlen;
 	/* an over-sized mapping made for alignment loses its spare pages */
 	if (start > m)
 		mmi_os_unmap((void *)m, start - m);
-	if (end < m + len)
-		mmi_os_unmap((void *)end, m + len - end);
+	if (end < m + mlen)
+		mmi_os_unmap((void *)end, m + mlen - end);
 	if (mmi_pagemap_reserve(start, end) != 0) {
 		mmi_os_unmap((void *)start, end - start);
 		errno = ENOMEM;
@@ -257,7 +448,8 @@ void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
 	mmi_unlock(h);
 	mmi_pagemap_set(r->start, r->end, NULL);
 	mmi_large_note_freed(p);
-	mmi_os_unmap((void *)r->start, r->end - r->start);
+	if (!cache_put(r->start, r->end - r->start, h->decay_ms))
+		mmi_os_unmap((void *)r->start, r->end - r->start);
 }
 
 /*

@@ -236,6 +236,7 @@ struct mm_heap {
 	struct mmi_shard *shards;	/* every shard (shard.c); under its lock */
 	struct mmi_shard *abandoned;	/* atomic stack: shards without a thread */		/* the last seq given to a large region */
 	size_t mmap_threshold, trim_threshold, grow_size;
+	size_t decay_ms;		/* how long freed large mappings are kept */
 	size_t self_bytes;		/* mapping holding this struct, 0 if none */
 	struct mmi_counters st;
 	/* free index: first fit keeps an address-ordered list, the others
@@ -258,6 +259,9 @@ struct mm_heap {
 
 #define MMI_DEFAULT_MMAP_THRESHOLD ((size_t)128 * 1024)
 #define MMI_DEFAULT_TRIM_THRESHOLD ((size_t)128 * 1024)
+/* Freed large mappings are kept this long for reuse (LIBMM_DECAY_MS) */
+#define MMI_DEFAULT_DECAY_MS ((size_t)250)
+MMI_HIDDEN extern size_t mmi_decay_default_ms;	/* init.c */
 #define MMI_GROW_MIN ((size_t)256 * 1024)
 #define MMI_GROW_MAX ((size_t)32 * 1024 * 1024)
 #define MMI_IDLE_KEEP_MAX ((size_t)1024 * 1024)	/* largest wholly free mapping kept */
@@ -352,14 +356,20 @@ MMI_HIDDEN void mmi_check_link_locked(struct mm_heap *h, struct mmi_block *b,
 	struct mmi_block *link);
 
 /* large.c: blocks with a mapping of their own */
-MMI_HIDDEN void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align);
+/* *fresh: set when the block's memory comes straight from the kernel
+ * (zeroed), cleared when it is a kept mapping taken over. */
+MMI_HIDDEN void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh);
 MMI_HIDDEN void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p);
 MMI_HIDDEN void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r,
 	void *p, size_t size);
 MMI_HIDDEN void mmi_large_validate(struct mmi_region *r, const void *p);
 MMI_HIDDEN void mmi_large_note_freed(const void *p);
 MMI_HIDDEN int mmi_large_was_freed(const void *p);
-MMI_HIDDEN void mmi_large_lock(void);	/* fork: the freed-address set */
+/* Freed mappings kept for reuse: those whose time is up (all: every one)
+ * are unmapped; 1 if any was.  Called on slow paths and by mm_trim. */
+MMI_HIDDEN int mmi_large_cache_purge(int all);
+MMI_HIDDEN size_t mmi_large_cache_bytes(void);	/* for tests and statistics */
+MMI_HIDDEN void mmi_large_lock(void);	/* fork: the freed set and the cache */
 MMI_HIDDEN void mmi_large_unlock(void);
 
 /* os.c: memory from the OS */

@@ -198,6 +198,7 @@ void *mmi_shard_alloc_slow(struct mmi_shard *s, size_t size)
 
 	if (s == &mmi_shard_none)
 		return NULL;
+	mmi_large_cache_purge(0);	/* a slow path: kept mappings may expire */
 	/* the fast path gives up on a list whose head is not sound: die here */
 	p = mmi_slab_alloc(direct_get(s, cls));	/* none: no slot to carve */
 

@@ -231,19 +231,25 @@ static void *large[NLARGE_MAX];
 
 START_TEST(test_large_blocks_unmapped)
 {
+	/* freed mappings are kept for the heap's decay interval, then
+	 * unmapped; mm_trim unmaps them at once, and so does freeing with
+	 * MM_OPT_DECAY_MS 0 */
 	static const struct {
-		int own_heap;
+		int own_heap, decay0;
 		size_t size, n;
 	} cases[] = {
-		{ 0, 8 * MIB, 6 },
-		{ 0, 256 * 1024, 192 },
-		{ 1, 8 * MIB, 6 },
+		{ 0, 0, 8 * MIB, 6 },
+		{ 0, 0, 256 * 1024, 192 },
+		{ 1, 0, 8 * MIB, 6 },
+		{ 1, 1, 8 * MIB, 6 },
 	};
 	size_t size = cases[_i].size, n = cases[_i].n, total = size * n;
 	mm_heap_t *h = cases[_i].own_heap ? mm_heap_create(0) : NULL;
 
 	if (cases[_i].own_heap)
 		ck_assert_ptr_nonnull(h);
+	if (cases[_i].decay0)
+		ck_assert_int_eq(mm_heap_set_option(h, MM_OPT_DECAY_MS, 0), 0);
 	size_t rss0 = tu_rss_bytes();
 	mm_stats_t base = stats_of(h);
 
@@ -261,6 +267,8 @@ START_TEST(test_large_blocks_unmapped)
 	ck_assert_uint_eq(count_damaged(large, n, size, 53), 0);
 
 	release(h, large, n);
+	if (!cases[_i].decay0)
+		mm_trim(0);
 	size_t after = tu_rss_bytes();
 	ck_assert_msg(rss_drop(peak, after) >= total / 4 * 3,
 		"RSS fell by only %zu KiB of %zu KiB freeing large blocks",
@@ -464,7 +472,7 @@ static Suite *trim_suite(void)
 	tcase_add_test(tc, test_destroy_returns_memory);
 	tcase_add_test(tc, test_heap_free_all_trim);
 	tcase_add_test(tc, test_default_heap_trim);
-	tcase_add_loop_test(tc, test_large_blocks_unmapped, 0, 3);
+	tcase_add_loop_test(tc, test_large_blocks_unmapped, 0, 4);
 	tcase_add_test(tc, test_fragmented_trim);
 	tcase_add_test(tc, test_brk_heap_trim);
 	tcase_add_test(tc, test_trim_huge_pad_keeps_everything);

@@ -50,10 +50,22 @@ for way in linked LD_PRELOAD; do
 	done
 
 	if run $way LIBMM_VERBOSE=1 &&
-	    head -n 1 "$scratch/err" | grep -q '^libmm [0-9][0-9.]*: default heap [a-z ]*fit, program break, mmap threshold [0-9]*, trim threshold [0-9]*$'; then
+	    head -n 1 "$scratch/err" | grep -q '^libmm [0-9][0-9.]*: default heap [a-z ]*fit, program break, mmap threshold [0-9]*, trim threshold [0-9]*, decay ms 250$'; then
 		pass "LIBMM_VERBOSE=1 ($way): $(head -n 1 "$scratch/err")"
 	else
 		fail "LIBMM_VERBOSE=1 ($way): no options line first:"; show
+	fi
+	if run $way LIBMM_VERBOSE=1 LIBMM_DECAY_MS=40 &&
+	    head -n 1 "$scratch/err" | grep -q ', decay ms 40$'; then
+		pass "LIBMM_DECAY_MS=40 ($way): decay ms 40"
+	else
+		fail "LIBMM_DECAY_MS=40 ($way):"; show
+	fi
+	if run $way LIBMM_VERBOSE=1 LIBMM_DECAY_MS=junk &&
+	    head -n 1 "$scratch/err" | grep -q ', decay ms 250$'; then
+		pass "LIBMM_DECAY_MS=junk ($way): the default kept"
+	else
+		fail "LIBMM_DECAY_MS=junk ($way):"; show
 	fi
 	if run $way && ! test -s "$scratch/err"; then
 		pass "no variables ($way): nothing on standard error"
