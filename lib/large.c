@@ -171,7 +171,7 @@ struct kept {
 static struct kept cache[CACHE_SLOTS];	/* under freed_lock */
 static size_t cache_bytes;		/* under freed_lock; read racily for stats */
 
-static uint64_t now_ms(void)
+uint64_t mmi_now_ms(void)
 {
 	struct timespec ts;
 
@@ -193,7 +193,7 @@ static struct kept cache_remove(size_t k)
 /* Expired (or all) mappings out of the cache, into out[]; how many. */
 static size_t cache_expire_locked(int all, struct kept *out)
 {
-	uint64_t now = all ? UINT64_MAX : now_ms();
+	uint64_t now = all ? UINT64_MAX : mmi_now_ms();
 	size_t n = 0;
 
 	for (size_t k = 0; k < CACHE_SLOTS; k++)
@@ -247,7 +247,7 @@ static int cache_put(uintptr_t start, size_t len, size_t decay_ms)
 			break;
 		gone[n++] = cache_remove(oldest);
 	}
-	cache[slot] = (struct kept){ start, len, now_ms() + decay_ms };
+	cache[slot] = (struct kept){ start, len, mmi_now_ms() + decay_ms };
 	__atomic_store_n(&cache_bytes, cache_bytes + len, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&freed_lock);
 	for (size_t i = 0; i < n; i++)

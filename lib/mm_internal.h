@@ -511,6 +511,8 @@ struct mmi_slab_page {
 	struct mmi_slab_page *next, *prev;	/* owner: its queue */
 	uint32_t limit;			/* nslots * bsize: offsets below are slots */
 	uint32_t recip;			/* ceil(2^32 / bsize): slot = off * recip >> 32 */
+	uint32_t idle_since;		/* owner: when a sweep first found the page
+					 * empty (coarse ms, low bits), 0: in use */
 } __attribute__((aligned(128)));
 
 struct mmi_segment {
@@ -745,6 +747,8 @@ struct mmi_shard {
 	struct mmi_shard *next_shard;			/* all shards of the heap */
 	struct mmi_shard *next_abandoned;		/* the heap's abandoned stack */
 	int abandoned;					/* atomic: no thread owns it */
+	uint64_t next_sweep;				/* owner: when empty pages are
+							 * looked for again (ms) */
 };
 /* The shard of a thread that has none: no page, every request goes on. */
 MMI_HIDDEN extern struct mmi_shard mmi_shard_none;
@@ -789,6 +793,7 @@ static inline void *mmi_shard_alloc(struct mmi_shard *s, size_t size)
 	return mmi_shard_alloc_slow(s, size);
 }
 MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);
+MMI_HIDDEN uint64_t mmi_now_ms(void);	/* the coarse monotonic clock (large.c) */
 MMI_HIDDEN void mmi_shards_lock(void);	/* adoption, trim, and every look inside */
 MMI_HIDDEN void mmi_shards_unlock(void);
 MMI_HIDDEN void mmi_shards_after_fork_child(struct mm_heap *h, struct mmi_shard *mine);

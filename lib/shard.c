@@ -125,6 +125,8 @@ struct mmi_shard *mmi_shard_acquire(struct mm_heap *h)
 	return s;
 }
 
+static void shard_sweep(struct mmi_shard *s);
+
 /* --- allocation --------------------------------------------------------------- */
 
 static void queue_add(struct mmi_shard *s, struct mmi_slab_page *pg)
@@ -199,6 +201,7 @@ void *mmi_shard_alloc_slow(struct mmi_shard *s, size_t size)
 	if (s == &mmi_shard_none)
 		return NULL;
 	mmi_large_cache_purge(0);	/* a slow path: kept mappings may expire */
+	shard_sweep(s);
 	/* the fast path gives up on a list whose head is not sound: die here */
 	p = mmi_slab_alloc(direct_get(s, cls));	/* none: no slot to carve */
 
@@ -225,13 +228,20 @@ static void queue_remove(struct mmi_shard *s, struct mmi_slab_page *pg)
 		direct_set(s, pg->cls, &mmi_slab_page_none);
 }
 
+/* Whether pg, collected and empty, has been so for idle_ms at now. */
+static int idle_enough(const struct mmi_slab_page *pg, uint64_t now, uint64_t idle_ms)
+{
+	return !idle_ms || (pg->idle_since && (uint32_t)((uint32_t)now - pg->idle_since) >= idle_ms);
+}
+
 /*
- * Everything s holds empty goes back: pages with no slot in use lose their
- * class and their memory (MADV_DONTNEED), segments with no page in use are
- * unmapped.  1 if anything went.  Under shards_lock (walkers may be
- * reading the segments), by s's thread or for an abandoned s.
+ * What s holds empty goes back -- all of it (idle_ms 0), or what sweeps
+ * found empty idle_ms ago: pages with no slot in use lose their class and
+ * their memory (MADV_DONTNEED), segments with no page in use are unmapped.
+ * 1 if anything went.  Under shards_lock (walkers may be reading the
+ * segments), by s's thread or for an abandoned s.
  */
-int mmi_shard_trim(struct mmi_shard *s)
+static int shard_release(struct mmi_shard *s, uint64_t now, uint64_t idle_ms)
 {
 	struct mmi_segment **at = &s->segments;
 	int released = 0;
@@ -244,7 +254,7 @@ int mmi_shard_trim(struct mmi_shard *s)
 
 			next = pg->next;
 			mmi_slab_collect(seg, pg);
-			if (mmi_slab_page_used(pg))
+			if (mmi_slab_page_used(pg) || !idle_enough(pg, now, idle_ms))
 				continue;
 			queue_remove(s, pg);
 			mmi_os_discard(pg->area, pg->area + MMI_SLAB_PAGE);
@@ -264,6 +274,45 @@ int mmi_shard_trim(struct mmi_shard *s)
 		}
 	}
 	return released;
+}
+
+int mmi_shard_trim(struct mmi_shard *s)
+{
+	return shard_release(s, 0, 0);
+}
+
+/*
+ * Decay, on the owner's slow path: every half decay interval of the heap,
+ * note which pages are empty since when; those empty for the whole
+ * interval go back (so a page that empties and fills again within it is
+ * never returned and re-initialised), and segments left without a page
+ * with them.  Nothing runs in the background: a thread that stops
+ * allocating keeps its pages until mm_trim or its next slow path.
+ */
+static void shard_sweep(struct mmi_shard *s)
+{
+	uint64_t now = mmi_now_ms(), decay = s->heap->decay_ms;
+	int due = 0;
+
+	if (now < s->next_sweep)
+		return;
+	s->next_sweep = now + (decay / 2 ? decay / 2 : 1);
+	for (unsigned c = 0; c < MMI_SLAB_CLASSES; c++)
+		for (struct mmi_slab_page *pg = s->queue[c]; pg; pg = pg->next) {
+			mmi_slab_collect(mmi_segment_of(pg), pg);
+			if (mmi_slab_page_used(pg)) {
+				pg->idle_since = 0;
+				continue;
+			}
+			if (!pg->idle_since)
+				pg->idle_since = (uint32_t)now ? (uint32_t)now : 1;
+			due |= idle_enough(pg, now, decay ? decay : 1);
+		}
+	if (due) {
+		mmi_shards_lock();
+		shard_release(s, now, decay ? decay : 1);
+		mmi_shards_unlock();
+	}
 }
 
 /* --- fork ---------------------------------------------------------------------------- */

@@ -77,6 +77,7 @@ void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	__atomic_store_n(&page->carved, 0, __ATOMIC_RELAXED);
 	page->cls = (uint8_t)cls;
 	page->free_head = MMI_SLAB_LIST_END;
+	page->idle_since = 0;
 	__atomic_store_n(&page->remote, NULL, __ATOMIC_RELAXED);
 	__atomic_store_n(&page->shard, owner, __ATOMIC_RELAXED);
 	/* last: a walker that sees bsize sees the rest (mmi_slab_page_ready) */

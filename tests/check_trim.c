@@ -462,6 +462,85 @@ START_TEST(test_trim_huge_pad_keeps_everything)
 }
 END_TEST
 
+/*
+ * (6) Decay: a program frees a few hundred MB of small, medium and large
+ * blocks and goes on calling the allocator now and then; one decay
+ * interval (here 100 ms) later its resident set is back within 10 MB of
+ * what it was before, without mm_trim -- and with mm_trim at once.
+ */
+#define MIXED_BYTES (192 * MIB)
+static void *mixed[MIXED_BYTES / 64];
+
+/* Allocates MIXED_BYTES in blocks of every engine, a third of the bytes
+ * each (small: slab pages; medium: regions; large: own mappings), each
+ * page touched; how many blocks. */
+static size_t alloc_mixed(void)
+{
+	size_t n = 0, bytes[3] = { 0, 0, 0 };
+
+	while (bytes[0] + bytes[1] + bytes[2] < MIXED_BYTES) {
+		int e = bytes[0] <= bytes[1] && bytes[0] <= bytes[2] ? 0 : bytes[1] <= bytes[2] ? 1 : 2;
+		size_t size = e == 0 ? 16 + (n * 104729) % 1000 :
+			      e == 1 ? 20000 + (n * 7919) % 80000 : (1 + n % 4) * MIB;
+		unsigned char *p = mm_malloc(size);
+
+		ck_assert_ptr_nonnull(p);
+		for (size_t off = 0; off < size; off += 4096)
+			p[off] = (unsigned char)n;
+		p[size - 1] = (unsigned char)n;
+		mixed[n++] = p;
+		bytes[e] += size;
+	}
+	return n;
+}
+
+/* What a program does between phases: a few blocks of each engine, and
+ * enough small ones that a slab page runs dry (a slow path). */
+static void keep_calling(void)
+{
+	void *v[600];
+
+	for (size_t i = 0; i < 600; i++)
+		ck_assert_ptr_nonnull(v[i] = mm_malloc(i < 598 ? 200 : i == 598 ? 50000 : 3 * MIB));
+	for (size_t i = 0; i < 600; i++)
+		mm_free(v[i]);
+}
+
+START_TEST(test_decay_returns_memory)
+{
+	ck_assert_int_eq(mm_heap_set_option(NULL, MM_OPT_DECAY_MS, 100), 0);
+	keep_calling();
+	mm_trim(0);
+	size_t rss0 = tu_rss_bytes();
+
+	size_t n = alloc_mixed();
+	size_t peak = tu_rss_bytes();
+	assert_rss_rose(rss0, peak, MIXED_BYTES);
+	for (size_t i = 0; i < n; i++)
+		mm_free(mixed[i]);
+	/* 200 ms of a program that still allocates now and then */
+	for (int t = 0; t < 20; t++) {
+		keep_calling();
+		usleep(10000);
+	}
+	size_t later = tu_rss_bytes();
+	ck_assert_msg(later <= rss0 + 10 * MIB,
+		"RSS %zu KiB two decay intervals after freeing %zu MiB, %zu KiB before",
+		later >> 10, MIXED_BYTES >> 20, rss0 >> 10);
+
+	/* mm_trim gets there at once */
+	n = alloc_mixed();
+	for (size_t i = 0; i < n; i++)
+		mm_free(mixed[i]);
+	ck_assert_int_eq(mm_trim(0), 1);
+	size_t trimmed = tu_rss_bytes();
+	ck_assert_msg(trimmed <= rss0 + 10 * MIB,
+		"RSS %zu KiB after free and mm_trim, %zu KiB before", trimmed >> 10, rss0 >> 10);
+	ck_assert_int_eq(mm_heap_set_option(NULL, MM_OPT_DECAY_MS, 250), 0);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
 static Suite *trim_suite(void)
 {
 	Suite *s = suite_create("trim");
@@ -476,6 +555,7 @@ static Suite *trim_suite(void)
 	tcase_add_test(tc, test_fragmented_trim);
 	tcase_add_test(tc, test_brk_heap_trim);
 	tcase_add_test(tc, test_trim_huge_pad_keeps_everything);
+	tcase_add_test(tc, test_decay_returns_memory);
 	suite_add_tcase(s, tc);
 	return s;
 }
