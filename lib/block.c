@@ -588,10 +588,27 @@ static void take_found(struct mm_heap *h, struct mmi_block **bp, size_t bsize, s
 	*bp = b;
 }
 
+/* A block of bsize bytes aligned to align, from a free block of at least
+ * need bytes (found or grown) under the heap's lock; NULL and ENOMEM. */
+static void *take_or_enomem(struct mm_heap *h, size_t need, size_t bsize, size_t align)
+{
+	struct mmi_block *b;
+
+	mmi_lock(h);
+	b = find_or_grow(h, need);
+	if (b)
+		take_found(h, &b, bsize, align);
+	mmi_unlock(h);
+	if (!b) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return mmi_payload(b);
+}
+
 /* *fresh is set when the block comes straight from the kernel, zeroed. */
 static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 {
-	struct mmi_block *b;
 	size_t bsize;
 
 	*fresh = 0;
@@ -610,16 +627,7 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 	if (goes_large(h, bsize))
 		return mmi_large_alloc(h, size, MMI_ALIGN, fresh);
 	mmi_large_cache_purge(0);	/* a slow path: kept mappings may expire */
-	mmi_lock(h);
-	b = find_or_grow(h, bsize);
-	if (b)
-		take_found(h, &b, bsize, MMI_ALIGN);
-	mmi_unlock(h);
-	if (!b) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return mmi_payload(b);
+	return take_or_enomem(h, bsize, bsize, MMI_ALIGN);
 }
 
 void *mmi_alloc(struct mm_heap *h, size_t size)
@@ -669,7 +677,6 @@ static struct mmi_block *carve_aligned(struct mm_heap *h, struct mmi_block *b, s
 
 void *mmi_aligned(struct mm_heap *h, size_t align, size_t size)
 {
-	struct mmi_block *b;
 	size_t bsize;
 
 	if (align <= MMI_ALIGN)
@@ -683,16 +690,7 @@ void *mmi_aligned(struct mm_heap *h, size_t align, size_t size)
 		int fresh;
 		return mmi_large_alloc(h, size, align, &fresh);
 	}
-	mmi_lock(h);
-	b = find_or_grow(h, bsize + align + MMI_MIN_BLOCK);
-	if (b)
-		take_found(h, &b, bsize, align);
-	mmi_unlock(h);
-	if (!b) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return mmi_payload(b);
+	return take_or_enomem(h, bsize + align + MMI_MIN_BLOCK, bsize, align);
 }
 
 /* Free the in-use block b, whose region is r (not counted as a call). */
