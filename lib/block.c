@@ -469,10 +469,19 @@ static void after_release(struct mm_heap *h, struct mmi_region *r, struct mmi_bl
 	}
 	/* the break keeps trim_threshold bytes free at its top, so that a
 	 * program freeing and allocating the same block near the top makes
-	 * no system call (threshold 0: the seed's shrink at once) */
+	 * no system call; more than that goes once it has stayed free for
+	 * the decay interval (brk_decay_locked), so that a program whose
+	 * heap swells and shrinks in phases does not fault it in each time
+	 * (threshold 0 or decay 0: the seed's shrink at once) */
 	if (r->kind == MMI_REGION_BRK && mmi_after(b) == mmi_end_marker(r) &&
-	    mmi_bsize(b) >= h->trim_threshold && brk_trim(h, r, b, h->trim_threshold))
-		return;
+	    mmi_bsize(b) >= h->trim_threshold) {
+		if (!h->trim_threshold || !h->decay_ms) {
+			if (brk_trim(h, r, b, h->trim_threshold))
+				return;
+		} else if (!h->top_free_since) {
+			h->top_free_since = mmi_now_ms();
+		}
+	}
 	/* a large freed span gives its pages back, all but the first
 	 * trim_threshold bytes of the free block (where the next request of
 	 * that size will land): freeing and allocating one block of 100 KiB
@@ -588,6 +597,25 @@ static void take_found(struct mm_heap *h, struct mmi_block **bp, size_t bsize, s
 	*bp = b;
 }
 
+/* With the lock, on a slow path: the break's top has been free beyond
+ * trim_threshold for the decay interval: down to trim_threshold. */
+static void brk_decay_locked(struct mm_heap *h)
+{
+	struct mmi_region *r;
+	struct mmi_block *b;
+
+	if (!h->top_free_since || mmi_now_ms() - h->top_free_since < h->decay_ms)
+		return;
+	h->top_free_since = 0;
+	r = last_brk_arena(h);
+	if (!r || !(mmi_head_load(mmi_end_marker(r)) & MMI_PREV_FREE))
+		return;
+	b = mmi_before(mmi_end_marker(r));
+	check_free_block_locked(h, r, b);
+	if (mmi_bsize(b) >= h->trim_threshold)
+		brk_trim(h, r, b, h->trim_threshold);
+}
+
 /* A block of bsize bytes aligned to align, from a free block of at least
  * need bytes (found or grown) under the heap's lock; NULL and ENOMEM. */
 static void *take_or_enomem(struct mm_heap *h, size_t need, size_t bsize, size_t align)
@@ -595,6 +623,7 @@ static void *take_or_enomem(struct mm_heap *h, size_t need, size_t bsize, size_t
 	struct mmi_block *b;
 
 	mmi_lock(h);
+	brk_decay_locked(h);
 	b = find_or_grow(h, need);
 	if (b)
 		take_found(h, &b, bsize, align);

@@ -237,6 +237,8 @@ struct mm_heap {
 	struct mmi_shard *abandoned;	/* atomic stack: shards without a thread */		/* the last seq given to a large region */
 	size_t mmap_threshold, trim_threshold, grow_size;
 	size_t decay_ms;		/* how long freed large mappings are kept */
+	uint64_t top_free_since;	/* under lock: when the break's top first had
+					 * more than trim_threshold free (ms), 0: not */
 	size_t self_bytes;		/* mapping holding this struct, 0 if none */
 	struct mmi_counters st;
 	/* free index: first fit keeps an address-ordered list, the others

@@ -463,6 +463,57 @@ START_TEST(test_trim_huge_pad_keeps_everything)
 END_TEST
 
 /*
+ * (5b) The top of the program break: more than the trim threshold free
+ * there stays for the decay interval (a program whose heap swells and
+ * shrinks in phases does not give it back and fault it in each time),
+ * then goes on the next slow path; with decay 0, at once.
+ */
+static void brk_phase(mm_heap_t *h, size_t decay_ms)
+{
+	enum { N = 64, SIZE = 32 * 1024 };
+	void *v[N];
+
+	ck_assert_int_eq(mm_heap_set_option(h, MM_OPT_DECAY_MS, decay_ms), 0);
+	uintptr_t brk0 = (uintptr_t)sbrk(0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_ptr_nonnull(v[i] = mm_heap_malloc(h, SIZE));
+		memset(v[i], i, SIZE);
+	}
+	uintptr_t brk_full = (uintptr_t)sbrk(0);
+	for (int i = N; i-- > 0;)
+		mm_heap_free(h, v[i]);
+	uintptr_t brk_freed = (uintptr_t)sbrk(0);
+	if (brk_full < brk0 + N * SIZE)
+		return;	/* this heap got its memory elsewhere (mmap): nothing to see */
+	if (decay_ms == 0) {
+		ck_assert_msg(brk_freed < brk_full, "decay 0: the break stayed up");
+		return;
+	}
+	ck_assert_msg(brk_freed == brk_full, "the break went down at once");
+	void *q = mm_heap_malloc(h, 20000);	/* a slow path within the interval */
+	ck_assert_ptr_nonnull(q);
+	ck_assert_msg((uintptr_t)sbrk(0) == brk_full, "the break went down within the interval");
+	mm_heap_free(h, q);
+	usleep(decay_ms * 1000 * 2);
+	void *p = mm_heap_malloc(h, 20000);	/* a slow path */
+	ck_assert_ptr_nonnull(p);
+	ck_assert_msg((uintptr_t)sbrk(0) < brk_full, "the break stayed up after the interval");
+	mm_heap_free(h, p);
+}
+
+START_TEST(test_brk_top_decays)
+{
+	mm_heap_t *h = mm_heap_create(MM_SOURCE_BRK);
+
+	ck_assert_ptr_nonnull(h);
+	brk_phase(h, 60);
+	brk_phase(h, 0);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_destroy(h);
+}
+END_TEST
+
+/*
  * (6) Decay: a program frees a few hundred MB of small, medium and large
  * blocks and goes on calling the allocator now and then; one decay
  * interval (here 100 ms) later its resident set is back within 10 MB of
@@ -561,6 +612,7 @@ static Suite *trim_suite(void)
 	tcase_add_test(tc, test_brk_heap_trim);
 	tcase_add_test(tc, test_trim_huge_pad_keeps_everything);
 	tcase_add_test(tc, test_decay_returns_memory);
+	tcase_add_test(tc, test_brk_top_decays);
 	suite_add_tcase(s, tc);
 	return s;
 }
