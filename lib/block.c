@@ -419,6 +419,9 @@ static int brk_trim(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b
 	return 1;
 }
 
+/* Freed spans smaller than this keep their pages. */
+#define DISCARD_MIN ((size_t)64 * 1024)
+
 /* Return the pages of the free block b past its first keep bytes (never
  * those of its header and links). */
 static void discard_free_above(struct mmi_block *b, size_t keep)
@@ -470,7 +473,7 @@ static void after_release(struct mm_heap *h, struct mmi_region *r, struct mmi_bl
 	/* the break keeps trim_threshold bytes free at its top, so that a
 	 * program freeing and allocating the same block near the top makes
 	 * no system call; more than that goes once it has stayed free for
-	 * the decay interval (brk_decay_locked), so that a program whose
+	 * the decay interval (decay_locked), so that a program whose
 	 * heap swells and shrinks in phases does not fault it in each time
 	 * (threshold 0 or decay 0: the seed's shrink at once) */
 	if (r->kind == MMI_REGION_BRK && mmi_after(b) == mmi_end_marker(r) &&
@@ -482,12 +485,17 @@ static void after_release(struct mm_heap *h, struct mmi_region *r, struct mmi_bl
 			h->top_free_since = mmi_now_ms();
 		}
 	}
-	/* a large freed span gives its pages back, all but the first
-	 * trim_threshold bytes of the free block (where the next request of
-	 * that size will land): freeing and allocating one block of 100 KiB
-	 * in turn does not fault its pages in each time */
-	if (freed_len >= 64 * 1024 && mmi_bsize(b) >= h->trim_threshold)
-		discard_free_above(b, h->trim_threshold);
+	/* a large freed span gives its pages back after the decay interval
+	 * (decay 0: at once), all but the first trim_threshold bytes of each
+	 * free block (where the next request of that size will land):
+	 * freeing and allocating big blocks in turn does not fault their
+	 * pages in each time */
+	if (freed_len >= DISCARD_MIN && mmi_bsize(b) >= h->trim_threshold) {
+		if (!h->decay_ms)
+			discard_free_above(b, h->trim_threshold);
+		else if (!h->discard_since)
+			h->discard_since = mmi_now_ms();
+	}
 }
 
 /* --- Finding and checking a caller's block --------------------------------- */
@@ -597,14 +605,32 @@ static void take_found(struct mm_heap *h, struct mmi_block **bp, size_t bsize, s
 	*bp = b;
 }
 
-/* With the lock, on a slow path: the break's top has been free beyond
- * trim_threshold for the decay interval: down to trim_threshold. */
-static void brk_decay_locked(struct mm_heap *h)
+/* With the lock, on a slow path, once the decay interval has passed:
+ * the break's top, free beyond trim_threshold since then, goes down to
+ * trim_threshold; the free blocks of DISCARD_MIN and more give back their
+ * pages past their first trim_threshold bytes (a walk of the regions'
+ * blocks: at most once an interval, and only after a large free). */
+static void decay_locked(struct mm_heap *h)
 {
+	uint64_t now;
 	struct mmi_region *r;
 	struct mmi_block *b;
 
-	if (!h->top_free_since || mmi_now_ms() - h->top_free_since < h->decay_ms)
+	if (!h->top_free_since && !h->discard_since)
+		return;
+	now = mmi_now_ms();
+	if (h->discard_since && now - h->discard_since >= h->decay_ms) {
+		h->discard_since = 0;
+		for (r = h->arenas; r; r = r->next) {
+			struct mmi_block *end = mmi_end_marker(r);
+
+			for (b = r->first; b < end; b = mmi_after(b))
+				if ((mmi_head_load(b) & MMI_FREE) && mmi_bsize(b) >= DISCARD_MIN &&
+				    mmi_bsize(b) >= h->trim_threshold)
+					discard_free_above(b, h->trim_threshold);
+		}
+	}
+	if (!h->top_free_since || now - h->top_free_since < h->decay_ms)
 		return;
 	h->top_free_since = 0;
 	r = last_brk_arena(h);
@@ -623,7 +649,7 @@ static void *take_or_enomem(struct mm_heap *h, size_t need, size_t bsize, size_t
 	struct mmi_block *b;
 
 	mmi_lock(h);
-	brk_decay_locked(h);
+	decay_locked(h);
 	b = find_or_grow(h, need);
 	if (b)
 		take_found(h, &b, bsize, align);

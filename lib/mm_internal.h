@@ -239,6 +239,8 @@ struct mm_heap {
 	size_t decay_ms;		/* how long freed large mappings are kept */
 	uint64_t top_free_since;	/* under lock: when the break's top first had
 					 * more than trim_threshold free (ms), 0: not */
+	uint64_t discard_since;		/* under lock: when a large span was first
+					 * freed and its pages kept (ms), 0: none */
 	size_t self_bytes;		/* mapping holding this struct, 0 if none */
 	struct mmi_counters st;
 	/* free index: first fit keeps an address-ordered list, the others

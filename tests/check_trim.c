@@ -501,6 +501,57 @@ static void brk_phase(mm_heap_t *h, size_t decay_ms)
 	mm_heap_free(h, p);
 }
 
+/* Large freed spans inside a region keep their pages for the decay
+ * interval, then give them back (all but the first trim threshold of
+ * each) on the next slow path; with decay 0, at once. */
+static void span_phase(size_t decay_ms)
+{
+	enum { N = 20, SIZE = 300 * 1024 };
+	mm_heap_t *h = mm_heap_create(0);
+	void *v[N];
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(mm_heap_set_option(h, MM_OPT_MMAP_THRESHOLD, 4 * MIB), 0);
+	ck_assert_int_eq(mm_heap_set_option(h, MM_OPT_DECAY_MS, decay_ms), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_ptr_nonnull(v[i] = mm_heap_malloc(h, SIZE));
+		memset(v[i], i + 1, SIZE);
+	}
+	size_t full = tu_rss_bytes();
+	for (int i = 0; i < N; i += 2)	/* ten spans, none merging */
+		mm_heap_free(h, v[i]);
+	size_t freed = tu_rss_bytes();
+	/* each span gives back what lies past its first 128 KiB: 1.7 MB */
+	if (decay_ms == 0) {
+		ck_assert_msg(rss_drop(full, freed) >= MIB, "decay 0: only %zu KiB went back",
+			rss_drop(full, freed) >> 10);
+	} else {
+		ck_assert_msg(rss_drop(full, freed) < MIB / 2, "%zu KiB went back at once",
+			rss_drop(full, freed) >> 10);
+		usleep(decay_ms * 1000 * 2);
+		void *p = mm_heap_malloc(h, 20000);	/* a slow path */
+		ck_assert_ptr_nonnull(p);
+		ck_assert_msg(rss_drop(full, tu_rss_bytes()) >= MIB,
+			"only %zu KiB went back after the interval",
+			rss_drop(full, tu_rss_bytes()) >> 10);
+		mm_heap_free(h, p);
+	}
+	for (int i = 1; i < N; i += 2) {
+		ck_assert(((unsigned char *)v[i])[SIZE - 1] == i + 1);
+		mm_heap_free(h, v[i]);
+	}
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_destroy(h);
+}
+
+START_TEST(test_freed_spans_decay)
+{
+	(void)tu_rss_bytes();	/* let stdio take its buffer first */
+	span_phase(60);
+	span_phase(0);
+}
+END_TEST
+
 START_TEST(test_brk_top_decays)
 {
 	mm_heap_t *h = mm_heap_create(MM_SOURCE_BRK);
@@ -613,6 +664,7 @@ static Suite *trim_suite(void)
 	tcase_add_test(tc, test_trim_huge_pad_keeps_everything);
 	tcase_add_test(tc, test_decay_returns_memory);
 	tcase_add_test(tc, test_brk_top_decays);
+	tcase_add_test(tc, test_freed_spans_decay);
 	suite_add_tcase(s, tc);
 	return s;
 }
