@@ -362,6 +362,9 @@ static int grow(struct mm_heap *h, size_t bsize)
 		len = need;
 		m = mmi_os_map_aligned(len, MMI_GRANULE);
 	}
+	/* refused (an address-space limit): first what is kept for reuse */
+	if (!m && mmi_large_cache_purge(1))
+		m = mmi_os_map_aligned(len, MMI_GRANULE);
 	if (!m)
 		return -1;
 	if (!new_arena(h, (uintptr_t)m, len, MMI_REGION_MMAP)) {

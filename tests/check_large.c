@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -213,6 +215,65 @@ START_TEST(test_cache_bounded)
 }
 END_TEST
 
+/* Under an address-space limit, mappings kept for reuse give way to a new
+ * region or segment the kernel would otherwise refuse (in a child: the
+ * limit stays there). */
+static void limited_child(void)
+{
+	enum { N = 12 };
+	mm_heap_t *h = heap_with_decay(60000);
+	void *v[N];
+	struct rlimit rl;
+	unsigned long vsize = 0, rss;
+	FILE *f;
+
+	for (int i = 0; i < N; i++)
+		if (!(v[i] = mm_heap_malloc(h, 8 * MIB)))
+			_exit(2);
+	for (int i = 0; i < N; i++)
+		mm_heap_free(h, v[i]);
+	if (mmi_large_cache_bytes() < 64 * MIB)
+		_exit(3);
+	f = fopen("/proc/self/statm", "r");
+	if (!f || fscanf(f, "%lu %lu", &vsize, &rss) != 2)
+		_exit(4);
+	fclose(f);
+	rl.rlim_cur = rl.rlim_max = vsize * (unsigned long)sysconf(_SC_PAGESIZE) + 4 * MIB;
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		_exit(5);
+	/* a new 4 MiB segment (mapped 8 MiB to align it) for small blocks of
+	 * a new heap, and new regions for medium blocks */
+	mm_heap_t *h2 = mm_heap_create(0);
+	if (!h2)
+		_exit(6);
+	void *small = mm_heap_malloc(h2, 64), *medium[20];
+	if (!small)
+		_exit(7);
+	if (!mmi_segmap_has((uintptr_t)small))
+		_exit(10);	/* served, but not from a segment of its own */
+	for (int i = 0; i < 20; i++)
+		if (!(medium[i] = mm_heap_malloc(h2, 100000)))
+			_exit(8);
+	if (mmi_large_cache_bytes() != 0 || mm_heap_check(h2) != 0)
+		_exit(9);
+	_exit(0);
+}
+
+START_TEST(test_cache_gives_way_under_limit)
+{
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		limited_child();
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		"the child failed at step %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	mm_trim(0);
+}
+END_TEST
+
 /* Options: MM_OPT_DECAY_MS is accepted on every kind of heap. */
 START_TEST(test_decay_option)
 {
@@ -242,6 +303,7 @@ static Suite *large_suite(void)
 	tcase_add_test(tc, test_trim_empties_cache);
 	tcase_add_test(tc, test_cache_bounded);
 	tcase_add_test(tc, test_decay_option);
+	tcase_add_test(tc, test_cache_gives_way_under_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
