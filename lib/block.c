@@ -358,13 +358,10 @@ static int grow(struct mm_heap *h, size_t bsize)
 	if ((h->flags & MM_SOURCE_BRK) && grow_brk(h, len) == 0)
 		return 0;
 	m = mmi_os_map_aligned(len, MMI_GRANULE);
-	if (!m && len > need) {
+	if (!m) {
 		len = need;
-		m = mmi_os_map_aligned(len, MMI_GRANULE);
+		m = mmi_map_reclaiming(len, MMI_GRANULE);
 	}
-	/* refused (an address-space limit): first what is kept for reuse */
-	if (!m && mmi_large_cache_purge(1))
-		m = mmi_os_map_aligned(len, MMI_GRANULE);
 	if (!m)
 		return -1;
 	if (!new_arena(h, (uintptr_t)m, len, MMI_REGION_MMAP)) {
@@ -651,6 +648,8 @@ static void *take_or_enomem(struct mm_heap *h, size_t need, size_t bsize, size_t
 {
 	struct mmi_block *b;
 
+	/* a slow path: what was kept for the decay interval may go now */
+	mmi_large_cache_purge(0);
 	mmi_lock(h);
 	decay_locked(h);
 	b = find_or_grow(h, need);
@@ -684,7 +683,6 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 	bsize = request_bsize(size);
 	if (goes_large(h, bsize))
 		return mmi_large_alloc(h, size, MMI_ALIGN, fresh);
-	mmi_large_cache_purge(0);	/* a slow path: kept mappings may expire */
 	return take_or_enomem(h, bsize, bsize, MMI_ALIGN);
 }
 

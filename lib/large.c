@@ -190,6 +190,13 @@ static struct kept cache_remove(size_t k)
 	return e;
 }
 
+/* Mappings out of the cache go back to the system (freed_lock released). */
+static void unmap_kept(const struct kept *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mmi_os_unmap((void *)v[i].start, v[i].len);
+}
+
 /* Expired (or all) mappings out of the cache, into out[]; how many. */
 static size_t cache_expire_locked(int all, struct kept *out)
 {
@@ -212,9 +219,18 @@ int mmi_large_cache_purge(int all)
 	pthread_mutex_lock(&freed_lock);
 	n = cache_expire_locked(all, gone);
 	pthread_mutex_unlock(&freed_lock);
-	for (size_t i = 0; i < n; i++)
-		mmi_os_unmap((void *)gone[i].start, gone[i].len);
+	unmap_kept(gone, n);
 	return n > 0;
+}
+
+void *mmi_map_reclaiming(size_t len, size_t align)
+{
+	void *m = mmi_os_map_aligned(len, align);
+
+	/* refused (an address-space limit): what is kept for reuse goes first */
+	if (!m && mmi_large_cache_purge(1))
+		m = mmi_os_map_aligned(len, align);
+	return m;
 }
 
 size_t mmi_large_cache_bytes(void)
@@ -250,8 +266,7 @@ static int cache_put(uintptr_t start, size_t len, size_t decay_ms)
 	cache[slot] = (struct kept){ start, len, mmi_now_ms() + decay_ms };
 	__atomic_store_n(&cache_bytes, cache_bytes + len, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&freed_lock);
-	for (size_t i = 0; i < n; i++)
-		mmi_os_unmap((void *)gone[i].start, gone[i].len);
+	unmap_kept(gone, n);
 	return 1;
 }
 
@@ -308,8 +323,7 @@ static uintptr_t cache_take(size_t len, size_t *got)
 	else if (below < CACHE_SLOTS)
 		e = cache_remove(below);
 	pthread_mutex_unlock(&freed_lock);
-	for (size_t i = 0; i < n; i++)
-		mmi_os_unmap((void *)gone[i].start, gone[i].len);
+	unmap_kept(gone, n);
 	if (!e.start)
 		return 0;
 	*got = len;
@@ -398,9 +412,7 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh)
 	/* else a new one, on a granule like every region (pagemap.c) */
 	if (!m) {
 		mlen = len;
-		m = (uintptr_t)mmi_os_map_aligned(len, MMI_GRANULE);
-		if (!m && mmi_large_cache_purge(1))
-			m = (uintptr_t)mmi_os_map_aligned(len, MMI_GRANULE);
+		m = (uintptr_t)mmi_map_reclaiming(len, MMI_GRANULE);
 	}
 	if (!m) {
 		errno = ENOMEM;

@@ -373,6 +373,9 @@ MMI_HIDDEN int mmi_large_was_freed(const void *p);
  * are unmapped; 1 if any was.  Called on slow paths and by mm_trim. */
 MMI_HIDDEN int mmi_large_cache_purge(int all);
 MMI_HIDDEN size_t mmi_large_cache_bytes(void);	/* for tests and statistics */
+/* mmi_os_map_aligned, which, when the system refuses (an address-space
+ * limit), empties the cache and asks again.  Not under freed_lock. */
+MMI_HIDDEN void *mmi_map_reclaiming(size_t len, size_t align);
 MMI_HIDDEN void mmi_large_lock(void);	/* fork: the freed set and the cache */
 MMI_HIDDEN void mmi_large_unlock(void);
 

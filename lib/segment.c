@@ -28,13 +28,9 @@ _Static_assert(MMI_SLAB_FIRST_PAGE < MMI_SLAB_PAGES, "segment metadata too big")
 
 struct mmi_segment *mmi_segment_alloc(struct mm_heap *h)
 {
-	uintptr_t base = (uintptr_t)mmi_os_map_aligned(MMI_SEGMENT, MMI_SEGMENT);
-	struct mmi_segment *seg;
+	uintptr_t base = (uintptr_t)mmi_map_reclaiming(MMI_SEGMENT, MMI_SEGMENT);
+	struct mmi_segment *seg = (struct mmi_segment *)base;
 
-	/* refused (an address-space limit): first what is kept for reuse */
-	if (!base && mmi_large_cache_purge(1))
-		base = (uintptr_t)mmi_os_map_aligned(MMI_SEGMENT, MMI_SEGMENT);
-	seg = (struct mmi_segment *)base;
 	if (!seg)
 		return NULL;
 	if (mmi_pagemap_reserve(base, base + MMI_SEGMENT) != 0) {
