@@ -239,7 +239,9 @@ static int idle_enough(const struct mmi_slab_page *pg, uint64_t now, uint64_t id
  * found empty idle_ms ago: pages with no slot in use lose their class and
  * their memory (MADV_DONTNEED), segments with no page in use are unmapped.
  * 1 if anything went.  Under shards_lock (walkers may be reading the
- * segments), by s's thread or for an abandoned s.
+ * segments), by s's thread or for an abandoned s.  With idle_ms, the
+ * owner's sweep has just collected and counted every page: a page it
+ * marked idle has no slot in use, and only its owner could change that.
  */
 static int shard_release(struct mmi_shard *s, uint64_t now, uint64_t idle_ms)
 {
@@ -253,8 +255,9 @@ static int shard_release(struct mmi_shard *s, uint64_t now, uint64_t idle_ms)
 			struct mmi_segment *seg = mmi_segment_of(pg);
 
 			next = pg->next;
-			mmi_slab_collect(seg, pg);
-			if (mmi_slab_page_used(pg) || !idle_enough(pg, now, idle_ms))
+			if (!idle_ms)
+				mmi_slab_collect(seg, pg);
+			if (idle_ms ? !idle_enough(pg, now, idle_ms) : mmi_slab_page_used(pg) != 0)
 				continue;
 			queue_remove(s, pg);
 			mmi_os_discard(pg->area, pg->area + MMI_SLAB_PAGE);
