@@ -144,6 +144,11 @@ static uintptr_t page_down(uintptr_t a)
 	return a & ~(uintptr_t)(mmi_page_size() - 1);
 }
 
+static uintptr_t granule_up(uintptr_t a)
+{
+	return (a + MMI_GRANULE - 1) & ~(uintptr_t)(MMI_GRANULE - 1);
+}
+
 static uintptr_t page_up(uintptr_t a)
 {
 	return page_down(a + mmi_page_size() - 1);
@@ -152,7 +157,7 @@ static uintptr_t page_up(uintptr_t a)
 /*
  * Freed mappings kept for reuse: a bounded, process-wide set (any heap's
  * request may take any of them), each with the time it expires.  A
- * request takes the smallest that fits and gives back its spare tail;
+ * request takes the smallest that fits and leaves its spare tail kept;
  * expired ones are unmapped on the large paths, every one by mm_trim.
  * A program that frees and allocates the same big sizes in turn maps and
  * faults nothing after the first round; one that stops leaves nothing
@@ -240,14 +245,17 @@ size_t mmi_large_cache_bytes(void)
 
 /* Keep [start, start + len) for decay_ms; 0 when it is not kept (the
  * caller unmaps it).  The oldest kept mappings make room. */
-static int cache_put(uintptr_t start, size_t len, size_t decay_ms)
+static int cache_put_until(uintptr_t start, size_t len, uint64_t expires)
 {
 	struct kept gone[CACHE_SLOTS + 1];
 	size_t n, slot = CACHE_SLOTS;
 
-	if (!decay_ms || len > CACHE_MAX_BYTES / 2)
+	if (len > CACHE_MAX_BYTES / 2)
 		return 0;
 	pthread_mutex_lock(&freed_lock);
+	/* Neighbours are not joined: two mappings side by side may be two
+	 * areas to the kernel (one moved by mremap), and mremap refuses a
+	 * range across areas. */
 	n = cache_expire_locked(0, gone);
 	for (;;) {
 		size_t oldest = CACHE_SLOTS;
@@ -263,11 +271,16 @@ static int cache_put(uintptr_t start, size_t len, size_t decay_ms)
 			break;
 		gone[n++] = cache_remove(oldest);
 	}
-	cache[slot] = (struct kept){ start, len, mmi_now_ms() + decay_ms };
+	cache[slot] = (struct kept){ start, len, expires };
 	__atomic_store_n(&cache_bytes, cache_bytes + len, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&freed_lock);
 	unmap_kept(gone, n);
 	return 1;
+}
+
+static int cache_put(uintptr_t start, size_t len, size_t decay_ms)
+{
+	return decay_ms && cache_put_until(start, len, mmi_now_ms() + decay_ms);
 }
 
 /* The kept mapping e grown to len bytes with its pages (in place, or
@@ -299,7 +312,7 @@ static uintptr_t grow_kept(struct kept e, size_t len)
 }
 
 /* A kept mapping of at least len bytes (its length in *got), or 0: the
- * smallest that holds len, its spare tail unmapped beyond half of len;
+ * smallest that holds len, its spare tail kept apart (or unmapped);
  * else the largest, grown with its pages. */
 static uintptr_t cache_take(size_t len, size_t *got)
 {
@@ -329,12 +342,14 @@ static uintptr_t cache_take(size_t len, size_t *got)
 	*got = len;
 	if (e.len < len)
 		return grow_kept(e, len);
-	/* a little more than asked is kept (the block's usable size grows)
-	 * rather than given back and faulted in again for the next */
-	*got = page_up(len + len / 2);
-	if (e.len > *got)
+	/* the spare tail, beyond a granule, stays kept with its pages (it
+	 * expires when the whole would have): the next request of that size
+	 * faults nothing */
+	*got = granule_up(len);
+	if (e.len > *got &&
+	    !cache_put_until(e.start + *got, e.len - *got, e.expires))
 		mmi_os_unmap((void *)(e.start + *got), e.len - *got);
-	else
+	else if (e.len <= *got)
 		*got = e.len;
 	return e.start;
 }

@@ -5,8 +5,8 @@
  * can be read.
  *
  * A freed mapping is taken over by the next request it fits, pages and
- * all (no new mapping, no page faults); a smaller request gives the spare
- * tail back, or a smaller one grows with its pages; the interval (MM_OPT_DECAY_MS) ends with the mapping
+ * all (no new mapping, no page faults); a smaller request leaves the spare
+ * tail kept, or a smaller one grows with its pages; the interval (MM_OPT_DECAY_MS) ends with the mapping
  * unmapped on the next slow path; 0 unmaps at once; mm_trim empties the
  * cache.  Whether an address is mapped is asked of the kernel (mincore).
  */
@@ -94,27 +94,43 @@ START_TEST(test_freed_mapping_reused)
 }
 END_TEST
 
-/* The smallest kept mapping that fits is taken; of its spare tail, up to
- * half the request stays with the block, the rest goes. */
-START_TEST(test_smaller_request_trims_tail)
+/* The smallest kept mapping that fits is taken; its spare tail beyond a
+ * granule stays kept, pages and all, for the next request it fits. */
+START_TEST(test_smaller_request_keeps_tail)
 {
 	mm_heap_t *h = heap_with_decay(60000);
 	unsigned char *big = mm_heap_malloc(h, 4 * MIB), *mid = mm_heap_malloc(h, 2 * MIB);
 
 	ck_assert(big && mid);
+	tu_fill(mid, 2 * MIB, 4);
 	mm_heap_free(h, big);
 	mm_heap_free(h, mid);
-	ck_assert_uint_ge(mmi_large_cache_bytes(), 6 * MIB);
+	size_t kept = mmi_large_cache_bytes();
+	ck_assert_uint_ge(kept, 6 * MIB);
 
 	unsigned char *p = mm_heap_malloc(h, MIB + 100);
 	ck_assert_ptr_eq(p, mid);	/* 2 MiB fits better than 4 */
-	ck_assert(!mapped(mid + 2 * MIB - 4096));	/* the tail is gone */
 	ck_assert_uint_ge(mm_usable_size(p), MIB + 100);
-	ck_assert_uint_lt(mm_usable_size(p), MIB + MIB / 2 + 65536);
+	ck_assert_uint_lt(mm_usable_size(p), MIB + 2 * 65536);
+	/* only what the block took left the cache: the tail is kept */
+	ck_assert_uint_gt(mmi_large_cache_bytes(), kept - MIB - 2 * 65536);
+	ck_assert(mapped(mid + 2 * MIB - 4096));
 	ck_assert(mapped(big + 4 * MIB - 1));	/* the other stays kept */
 	tu_fill(p, MIB + 100, 3);
+
+	/* the tail (under 1 MiB) is the smallest fit for the next request,
+	 * and its pages are there: no faults to fill it */
+	unsigned char *q = mm_heap_malloc(h, 600 * 1024);
+	ck_assert_ptr_nonnull(q);
+	ck_assert(q > p + MIB && q < mid + 2 * MIB);
+	long before = minor_faults();
+	tu_fill(q, 600 * 1024, 5);
+	ck_assert_int_lt(minor_faults() - before, 16);
 	ck_assert(tu_check(p, MIB + 100, 3));
+	ck_assert(tu_check(q, 600 * 1024, 5));
 	ck_assert_int_eq(mm_heap_check(h), 0);
+
+	mm_heap_free(h, q);
 	mm_heap_free(h, p);
 	mm_heap_destroy(h);
 	mm_trim(0);
@@ -296,7 +312,7 @@ static Suite *large_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_freed_mapping_reused);
-	tcase_add_test(tc, test_smaller_request_trims_tail);
+	tcase_add_test(tc, test_smaller_request_keeps_tail);
 	tcase_add_test(tc, test_kept_mapping_grows);
 	tcase_add_test(tc, test_decay_unmaps);
 	tcase_add_test(tc, test_decay_zero_unmaps_at_once);
