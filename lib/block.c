@@ -848,7 +848,14 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 	}
 	bsize = request_bsize(size);
 	if (bsize <= have) {
-		struct mmi_block *tail = shrink_used(h, r, b, bsize);
+		struct mmi_block *tail;
+
+		/* slack left by a growth (below) stays for the next one */
+		if (!is_pool(h) && bsize > have - have / 4) {
+			mmi_unlock(h);
+			return p;
+		}
+		tail = shrink_used(h, r, b, bsize);
 		if (tail) {
 			mmi_count_use(h, -(long)(have - bsize), 0);
 			after_release(h, r, tail, have - bsize);
@@ -859,11 +866,19 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 	next = mmi_after(b);
 	if (!goes_large(h, bsize) && (mmi_head_load(next) & MMI_FREE) &&
 	    have + mmi_bsize(next) >= bsize) {
-		/* grow into the free block above */
+		/* grow into the free block above, by a quarter more than asked
+		 * where it has room: a buffer grown a little at a time comes
+		 * back here once per quarter, not once per call */
+		size_t room = have + mmi_bsize(next), want = bsize;
+
+		if (!is_pool(h))
+			want = round_up(bsize + bsize / 4, MMI_ALIGN);
+		if (want > room)
+			want = room;
 		index_remove(h, r, next);
 		mmi_head_store(b, mmi_head_load(b) + mmi_bsize(next));
 		mmi_set_prev_free(mmi_after(b), 0);
-		shrink_used(h, r, b, bsize);
+		shrink_used(h, r, b, want);
 		mmi_count_use(h, (long)(mmi_bsize(b) - have), 0);
 		mmi_unlock(h);
 		return p;

@@ -687,6 +687,90 @@ START_TEST(test_realloc_grow_in_place)
 }
 END_TEST
 
+/* A buffer grown a little at a time grows in place with slack, so that
+ * most calls find room in the block (a quarter more than asked, where the
+ * next block is free); a small shrink keeps the slack, a big one gives it
+ * back.  A fixed pool gives no slack. */
+struct size_probe {
+	const void *block;
+	size_t size;
+};
+
+static int probe_size(void *block, size_t size, int in_use, void *arg)
+{
+	struct size_probe *pr = arg;
+
+	if (in_use && block == pr->block)
+		pr->size = size;
+	return 0;
+}
+
+/* The usable size of p in h, read through the walk (pools too). */
+static size_t usable_in(mm_heap_t *h, const void *p)
+{
+	struct size_probe pr = { p, 0 };
+
+	ck_assert_int_eq(mm_heap_walk(h, probe_size, &pr), 0);
+	ck_assert_uint_gt(pr.size, 0);
+	return pr.size;
+}
+
+static size_t grow_by_steps(mm_heap_t *h, unsigned char **pp, size_t from, size_t to)
+{
+	unsigned char *p = *pp;
+	size_t changes = 0, usable = usable_in(h, p);
+
+	for (size_t n = from + 16; n <= to; n += 16) {
+		unsigned char *q = mm_heap_realloc(h, p, n);
+		ck_assert_ptr_eq(q, p);	/* room above: never moves */
+		for (size_t i = n - 16; i < n; i++)
+			q[i] = (unsigned char)(i * 7);
+		if (usable_in(h, q) != usable) {
+			usable = usable_in(h, q);
+			changes++;
+		}
+		ck_assert_uint_ge(usable, n);
+	}
+	for (size_t i = from; i < to; i++)
+		ck_assert_uint_eq(p[i], (unsigned char)(i * 7));
+	*pp = p;
+	return changes;
+}
+
+START_TEST(test_realloc_growth_amortised)
+{
+	mm_heap_t *h = mm_heap_create(MM_FIT_FIRST);
+	ck_assert_ptr_nonnull(h);
+	unsigned char *p = mm_heap_malloc(h, 20000);
+	ck_assert_ptr_nonnull(p);
+	tu_fill(p, 20000, 1);
+	/* 2500 calls from 20000 to 60000 bytes: a few growths of the block */
+	ck_assert_uint_le(grow_by_steps(h, &p, 20000, 60000), 8);
+	ck_assert(tu_check(p, 20000, 1));
+	size_t usable = mm_usable_size(p);
+	ck_assert_ptr_eq(mm_heap_realloc(h, p, usable - usable / 8), p);
+	ck_assert_uint_eq(mm_usable_size(p), usable);
+	ck_assert_ptr_eq(mm_heap_realloc(h, p, 10000), p);
+	ck_assert_uint_lt(mm_usable_size(p), 12000);
+	ck_assert(tu_check(p, 10000, 1));
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_destroy(h);
+
+	/* a pool's bytes are the caller's: each block exactly its size */
+	static unsigned char buf[256 * 1024];
+	h = mm_heap_create_in(buf, sizeof buf, 0);
+	ck_assert_ptr_nonnull(h);
+	p = mm_heap_malloc(h, 1000);
+	ck_assert_ptr_nonnull(p);
+	tu_fill(p, 1000, 2);
+	ck_assert_uint_gt(grow_by_steps(h, &p, 1000, 3000), 100);
+	ck_assert_uint_lt(usable_in(h, p), 3000 + 32);
+	ck_assert(tu_check(p, 1000, 2));
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_destroy(h);
+}
+END_TEST
+
 START_TEST(test_realloc_failure_keeps_old)
 {
 	static const size_t olds[] = { 1, 100, 5000, 300000 };
@@ -1217,6 +1301,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_realloc_keeps_contents);
 	tcase_add_test(tc, test_realloc_shrink_in_place);
 	tcase_add_test(tc, test_realloc_grow_in_place);
+	tcase_add_test(tc, test_realloc_growth_amortised);
 	tcase_add_test(tc, test_realloc_failure_keeps_old);
 	tcase_add_test(tc, test_reallocarray);
 	suite_add_tcase(s, tc);
