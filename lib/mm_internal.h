@@ -508,7 +508,9 @@ struct mmi_slab_page {
 					 * when it has none: see mmi_slab_page_ready */
 	uint8_t cls;
 	uint8_t in_use;			/* 0: the page is free in its segment */
-	uint16_t pad_;
+	uint8_t resident;		/* free, and its memory not yet given back:
+					 * taken first; discarded idle_since + decay */
+	uint8_t pad_;
 	uintptr_t area;			/* slot 0: the page's first byte */
 	uintptr_t link_key;		/* masks the links of the free list */
 	unsigned char *state;		/* MMI_SLAB_GRANULES state bytes, in the metadata */
@@ -519,7 +521,8 @@ struct mmi_slab_page {
 	uint32_t limit;			/* nslots * bsize: offsets below are slots */
 	uint32_t recip;			/* ceil(2^32 / bsize): slot = off * recip >> 32 */
 	uint32_t idle_since;		/* owner: when a sweep first found the page
-					 * empty (coarse ms, low bits), 0: in use */
+					 * empty, or when it was parked (coarse ms,
+					 * low bits); 0: in use */
 } __attribute__((aligned(128)));
 
 struct mmi_segment {
@@ -587,6 +590,10 @@ MMI_HIDDEN struct mmi_segment *mmi_segment_alloc(struct mm_heap *h);	/* NULL: no
 MMI_HIDDEN void mmi_segment_free(struct mmi_segment *seg);
 MMI_HIDDEN struct mmi_slab_page *mmi_segment_page_take(struct mmi_segment *seg);
 MMI_HIDDEN void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page);
+/* As page_return, its memory kept resident for the next page taken; now
+ * is when (coarse ms), for the decay that discards it. */
+MMI_HIDDEN void mmi_segment_page_park(struct mmi_segment *seg, struct mmi_slab_page *page,
+	uint64_t now);
 
 /* slab.c */
 MMI_HIDDEN extern const uint16_t mmi_slab_class_bsize[];
@@ -613,6 +620,8 @@ MMI_HIDDEN void *mmi_slab_carve(struct mmi_slab_page *page);
 /* Slots of page in use (USED or REMOTE), counted from the state bytes:
  * the fast paths keep no count. */
 MMI_HIDDEN size_t mmi_slab_page_used(const struct mmi_slab_page *page);
+/* Whether no slot of page is in use (stops at the first that is). */
+MMI_HIDDEN int mmi_slab_page_empty(const struct mmi_slab_page *page);
 MMI_HIDDEN _Noreturn __attribute__((cold)) void mmi_slab_corrupt(const void *slot);
 /* A page with no slot and no class: the direct page of every class of a
  * shard that has none yet, so that the fast path needs no NULL test. */
@@ -756,6 +765,9 @@ struct mmi_shard {
 	int abandoned;					/* atomic: no thread owns it */
 	uint64_t next_sweep;				/* owner: when empty pages are
 							 * looked for again (ms) */
+	unsigned queued;				/* owner: pages in the queues */
+	unsigned fresh_since_park;			/* owner: pages taken since
+							 * empty ones were last parked */
 };
 /* The shard of a thread that has none: no page, every request goes on. */
 MMI_HIDDEN extern struct mmi_shard mmi_shard_none;

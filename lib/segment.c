@@ -62,19 +62,28 @@ void mmi_segment_free(struct mmi_segment *seg)
 	mmi_os_unmap(seg, MMI_SEGMENT);
 }
 
-/* A page without a class, lowest address first; NULL when all are taken. */
+/* A page without a class -- one whose memory is still there first (no
+ * fault to use it), else the lowest -- or NULL when all are taken. */
 struct mmi_slab_page *mmi_segment_page_take(struct mmi_segment *seg)
 {
+	struct mmi_slab_page *pg = NULL;
+
 	if (!seg->free_pages)
 		return NULL;
 	for (size_t i = MMI_SLAB_FIRST_PAGE; i < MMI_SLAB_PAGES; i++)
 		if (!seg->pages[i].in_use) {
-			seg->pages[i].in_use = 1;
-			seg->free_pages--;
-			return &seg->pages[i];
+			if (!pg)
+				pg = &seg->pages[i];
+			if (seg->pages[i].resident) {
+				pg = &seg->pages[i];
+				break;
+			}
 		}
-	MMI_ASSERT(0);
-	return NULL;
+	MMI_ASSERT(pg);
+	pg->in_use = 1;
+	pg->resident = 0;
+	seg->free_pages--;
+	return pg;
 }
 
 /* An empty page goes back: its slots' states are UNUSED again, and its
@@ -87,7 +96,15 @@ void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page
 	__atomic_store_n(&page->bsize, 0, __ATOMIC_RELEASE);	/* walkers: no class */
 	memset(page->state, MMI_SLOT_UNUSED, granules);
 	page->in_use = 0;
+	page->resident = 0;
 	page->free_head = MMI_SLAB_LIST_END;
 	__atomic_store_n(&page->remote, NULL, __ATOMIC_RELAXED);
 	seg->free_pages++;
+}
+
+void mmi_segment_page_park(struct mmi_segment *seg, struct mmi_slab_page *page, uint64_t now)
+{
+	mmi_segment_page_return(seg, page);
+	page->resident = 1;
+	page->idle_since = (uint32_t)now ? (uint32_t)now : 1;
 }

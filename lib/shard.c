@@ -136,6 +136,77 @@ static void queue_add(struct mmi_shard *s, struct mmi_slab_page *pg)
 	if (pg->next)
 		pg->next->prev = pg;
 	s->queue[pg->cls] = pg;
+	s->queued++;
+}
+
+static void queue_remove(struct mmi_shard *s, struct mmi_slab_page *pg)
+{
+	if (pg->prev)
+		pg->prev->next = pg->next;
+	else
+		s->queue[pg->cls] = pg->next;
+	if (pg->next)
+		pg->next->prev = pg->prev;
+	if (direct_get(s, pg->cls) == pg)
+		direct_set(s, pg->cls, &mmi_slab_page_none);
+	s->queued--;
+}
+
+/*
+ * Pages of other classes that have emptied leave their class before a
+ * page is taken fresh, their memory kept (parked), so a program whose
+ * blocks move from size to size -- buffers grown by realloc -- reuses
+ * them at once instead of holding a page per size it went through until
+ * the decay.  A page goes when two passes in a row find it empty (one
+ * that empties and fills all the time stays).  Each pass costs a look at
+ * every page, so it runs only once pages taken since the last pass reach
+ * an eighth of those queued: a constant cost per page taken (a program
+ * that allocates and frees one block takes no page).  Beyond the first
+ * MMI_PARKED_RESIDENT, the pages found empty lose their memory at once:
+ * the footprint does not keep a page for every size a program went
+ * through.
+ */
+#define MMI_PARKED_RESIDENT 16
+static void park_empty_pages(struct mmi_shard *s)
+{
+	unsigned kept = 0;
+	uint64_t now;
+
+	if (++s->fresh_since_park < 4 + s->queued / 8)
+		return;
+	s->fresh_since_park = 0;
+	now = mmi_now_ms();
+	/* walkers read pages and states under shards_lock */
+	mmi_shards_lock();
+	for (unsigned c = 0; c < MMI_SLAB_CLASSES; c++) {
+		struct mmi_slab_page *pg = s->queue[c], *next;
+
+		for (; pg; pg = next) {
+			struct mmi_segment *seg = mmi_segment_of(pg);
+
+			next = pg->next;
+			mmi_slab_collect(seg, pg);
+			if (!mmi_slab_page_empty(pg)) {
+				pg->idle_since = 0;
+				continue;
+			}
+			/* found empty twice: not a page that empties and
+			 * fills again all the time */
+			if (!pg->idle_since) {
+				pg->idle_since = (uint32_t)now ? (uint32_t)now : 1;
+				continue;
+			}
+			queue_remove(s, pg);
+			if (kept < MMI_PARKED_RESIDENT) {
+				mmi_segment_page_park(seg, pg, now);
+				kept++;
+				continue;
+			}
+			mmi_os_discard(pg->area, pg->area + MMI_SLAB_PAGE);
+			mmi_segment_page_return(seg, pg);
+		}
+	}
+	mmi_shards_unlock();
 }
 
 /* A page without a class from one of s's segments, or a new segment. */
@@ -144,6 +215,7 @@ static struct mmi_slab_page *page_fresh(struct mmi_shard *s, unsigned cls)
 	struct mmi_segment *seg;
 	struct mmi_slab_page *pg = NULL;
 
+	park_empty_pages(s);
 	for (seg = s->segments; seg && !pg; seg = seg->next)
 		pg = mmi_segment_page_take(seg);
 	if (!pg) {
@@ -216,28 +288,38 @@ void *mmi_shard_alloc_slow(struct mmi_shard *s, size_t size)
 
 /* --- memory back ------------------------------------------------------------------ */
 
-static void queue_remove(struct mmi_shard *s, struct mmi_slab_page *pg)
-{
-	if (pg->prev)
-		pg->prev->next = pg->next;
-	else
-		s->queue[pg->cls] = pg->next;
-	if (pg->next)
-		pg->next->prev = pg->prev;
-	if (direct_get(s, pg->cls) == pg)
-		direct_set(s, pg->cls, &mmi_slab_page_none);
-}
-
 /* Whether pg, collected and empty, has been so for idle_ms at now. */
 static int idle_enough(const struct mmi_slab_page *pg, uint64_t now, uint64_t idle_ms)
 {
 	return !idle_ms || (pg->idle_since && (uint32_t)((uint32_t)now - pg->idle_since) >= idle_ms);
 }
 
+/* Parked pages of s (free, memory kept) idle for idle_ms at now (all of
+ * them: 0) lose their memory; 1 if any did.  count_only: only say so. */
+static int parked_release(struct mmi_shard *s, uint64_t now, uint64_t idle_ms, int count_only)
+{
+	int any = 0;
+
+	for (struct mmi_segment *seg = s->segments; seg; seg = seg->next)
+		for (size_t i = MMI_SLAB_FIRST_PAGE; i < MMI_SLAB_PAGES; i++) {
+			struct mmi_slab_page *pg = &seg->pages[i];
+
+			if (pg->in_use || !pg->resident || !idle_enough(pg, now, idle_ms))
+				continue;
+			any = 1;
+			if (count_only)
+				return 1;
+			mmi_os_discard(pg->area, pg->area + MMI_SLAB_PAGE);
+			pg->resident = 0;
+		}
+	return any;
+}
+
 /*
  * What s holds empty goes back -- all of it (idle_ms 0), or what sweeps
  * found empty idle_ms ago: pages with no slot in use lose their class and
- * their memory (MADV_DONTNEED), segments with no page in use are unmapped.
+ * their memory (MADV_DONTNEED), as do parked pages idle as long; segments
+ * with no page in use are unmapped.
  * 1 if anything went.  Under shards_lock (walkers may be reading the
  * segments), by s's thread or for an abandoned s.  With idle_ms, the
  * owner's sweep has just collected and counted every page: a page it
@@ -265,6 +347,7 @@ static int shard_release(struct mmi_shard *s, uint64_t now, uint64_t idle_ms)
 			released = 1;
 		}
 	}
+	released |= parked_release(s, now, idle_ms, 0);
 	while (*at) {
 		struct mmi_segment *seg = *at;
 
@@ -311,6 +394,8 @@ static void shard_sweep(struct mmi_shard *s)
 				pg->idle_since = (uint32_t)now ? (uint32_t)now : 1;
 			due |= idle_enough(pg, now, decay ? decay : 1);
 		}
+	if (!due)
+		due = parked_release(s, now, decay ? decay : 1, 1);
 	if (due) {
 		mmi_shards_lock();
 		shard_release(s, now, decay ? decay : 1);

@@ -169,6 +169,18 @@ size_t mmi_slab_page_used(const struct mmi_slab_page *page)
 	return used;
 }
 
+int mmi_slab_page_empty(const struct mmi_slab_page *page)
+{
+	size_t carved = __atomic_load_n(&page->carved, __ATOMIC_RELAXED);
+
+	for (size_t i = 0; i < carved; i++) {
+		unsigned char st = __atomic_load_n(mmi_slab_slot_state(page, i), __ATOMIC_RELAXED);
+		if (st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE)
+			return 0;
+	}
+	return 1;
+}
+
 enum mmi_slab_verdict mmi_slab_verdict(const struct mmi_slab_page *page, const void *p)
 {
 	return mmi_slab_classify(page, p);

@@ -7,7 +7,8 @@
  * the owner and from other threads, abandon and adopt (with blocks live,
  * frees pending, and a free list torn the way a fork in the middle of a
  * malloc leaves it), the abandoned stack under a forced interleaving, and
- * trim giving pages and segments back.
+ * trim giving pages and segments back, and pages emptied in one class
+ * taken by another.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -93,6 +94,69 @@ START_TEST(test_alloc_many_pages_and_segments)
 	mmi_shards_unlock();
 	ck_assert_ptr_null(s->segments);
 	ck_assert_ptr_null(mmi_region_of((uintptr_t)v[0]));
+	mm_heap_destroy(h);
+}
+END_TEST
+
+/* Pages that have emptied in one class are taken by another, with their
+ * memory, before fresh pages are (buffers that grow through the classes). */
+START_TEST(test_empty_pages_change_class)
+{
+	struct mm_heap *h = new_heap();
+	struct mmi_shard *s = mmi_shard_acquire(h);
+	enum { PAGES = 32, NA = PAGES * (MMI_SLAB_PAGE / 1024), NB = 2 * PAGES * (MMI_SLAB_PAGE / 2048) };
+	static unsigned char *a[NA], *b[NB];
+	uintptr_t area[PAGES];
+	size_t nareas = 0, reused = 0;
+
+	ck_assert_ptr_nonnull(s);
+	for (unsigned i = 0; i < NA; i++) {
+		a[i] = mmi_shard_alloc(s, 1024);
+		ck_assert_ptr_nonnull(a[i]);
+		tu_fill(a[i], 1024, i);
+		struct mmi_slab_page *pg = mmi_slab_page_of(seg_of(a[i]), a[i]);
+		if (!nareas || area[nareas - 1] != pg->area) {
+			ck_assert_uint_lt(nareas, PAGES);
+			area[nareas++] = pg->area;
+		}
+	}
+	ck_assert_uint_eq(nareas, PAGES);
+	for (unsigned i = 0; i < NA; i++) {
+		ck_assert(tu_check(a[i], 1024, i));
+		ck_assert_int_eq(mmi_shard_free(s, seg_of(a[i]), a[i]), MMI_SLAB_OK);
+	}
+	/* twice as many pages of another class: the empty ones are found,
+	 * parked and taken, not left in their class beside fresh pages */
+	for (unsigned i = 0; i < NB; i++) {
+		b[i] = mmi_shard_alloc(s, 2048);
+		ck_assert_ptr_nonnull(b[i]);
+		tu_fill(b[i], 2048, i);
+	}
+	for (size_t k = 0; k < PAGES; k++) {
+		for (unsigned i = 0; i < NB; i++)
+			if (mmi_slab_page_of(seg_of(b[i]), b[i])->area == area[k]) {
+				reused++;
+				break;
+			}
+	}
+	ck_assert_uint_ge(reused, PAGES / 2);
+	/* a page given another class reads its new slots only: an old
+	 * pointer in the middle of a 2 KiB slot is no block */
+	for (unsigned i = 0; i < NA; i++) {
+		struct mmi_slab_page *pg = mmi_slab_page_of(seg_of(a[i]), a[i]);
+		if (pg->bsize == 2048 && ((uintptr_t)a[i] - pg->area) % 2048) {
+			ck_assert_int_eq(mmi_slab_verdict(pg, a[i]), MMI_SLAB_MIDDLE);
+			break;
+		}
+	}
+	for (unsigned i = 0; i < NB; i++) {
+		ck_assert_msg(tu_check(b[i], 2048, i), "block %u damaged", i);
+		ck_assert_int_eq(mmi_shard_free(s, seg_of(b[i]), b[i]), MMI_SLAB_OK);
+	}
+	mmi_shards_lock();
+	ck_assert_int_eq(mmi_shard_trim(s), 1);
+	mmi_shards_unlock();
+	ck_assert_ptr_null(s->segments);
 	mm_heap_destroy(h);
 }
 END_TEST
@@ -460,6 +524,7 @@ static Suite *shard_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_alloc_many_pages_and_segments);
+	tcase_add_test(tc, test_empty_pages_change_class);
 	tcase_add_test(tc, test_remote_frees_return_to_owner);
 	tcase_add_test(tc, test_abandon_then_adopt);
 	tcase_add_test(tc, test_adopt_torn_free_list);
