@@ -172,7 +172,26 @@ struct kept {
 	uintptr_t start;	/* on a granule; 0: an empty slot */
 	size_t len;
 	uint64_t expires;	/* ms on the coarse monotonic clock */
+	unsigned origin;	/* the kernel area it lies in (below) */
 };
+
+/*
+ * mremap works on one kernel area (VMA) and refuses a range across two,
+ * and two mappings side by side may stay two areas (one moved by mremap,
+ * say).  So every mapping gets an origin number when it is made, and a
+ * new one whenever mremap grows or moves it; cutting a mapping (a tail
+ * kept apart, a shrink) keeps the number.  Pieces of one origin side by
+ * side are then pieces of one area, and only those are joined again in
+ * the cache.  (The numbers wrap after 2^32 mappings: a join across areas
+ * then makes one later mremap fail, and the request maps afresh or
+ * reports ENOMEM; nothing is lost.)
+ */
+static unsigned origin_counter;
+
+static unsigned new_origin(void)
+{
+	return __atomic_add_fetch(&origin_counter, 1, __ATOMIC_RELAXED);
+}
 static struct kept cache[CACHE_SLOTS];	/* under freed_lock */
 static size_t cache_bytes;		/* under freed_lock; read racily for stats */
 
@@ -245,7 +264,7 @@ size_t mmi_large_cache_bytes(void)
 
 /* Keep [start, start + len) for decay_ms; 0 when it is not kept (the
  * caller unmaps it).  The oldest kept mappings make room. */
-static int cache_put_until(uintptr_t start, size_t len, uint64_t expires)
+static int cache_put_until(uintptr_t start, size_t len, uint64_t expires, unsigned origin)
 {
 	struct kept gone[CACHE_SLOTS + 1];
 	size_t n, slot = CACHE_SLOTS;
@@ -253,10 +272,23 @@ static int cache_put_until(uintptr_t start, size_t len, uint64_t expires)
 	if (len > CACHE_MAX_BYTES / 2)
 		return 0;
 	pthread_mutex_lock(&freed_lock);
-	/* Neighbours are not joined: two mappings side by side may be two
-	 * areas to the kernel (one moved by mremap), and mremap refuses a
-	 * range across areas. */
 	n = cache_expire_locked(0, gone);
+	/* a neighbour of the same area joins it (a tail kept apart and the
+	 * block it was cut from, both freed): bigger requests fit again */
+	for (size_t k = 0; k < CACHE_SLOTS; k++) {
+		struct kept e = cache[k];
+
+		if (!e.start || e.origin != origin || e.len + len > CACHE_MAX_BYTES / 2 ||
+		    (e.start + e.len != start && start + len != e.start))
+			continue;
+		cache_remove(k);
+		if (e.start < start)
+			start = e.start;
+		len += e.len;
+		if (e.expires > expires)
+			expires = e.expires;
+		k = (size_t)-1;		/* the joined range may meet another */
+	}
 	for (;;) {
 		size_t oldest = CACHE_SLOTS;
 
@@ -271,16 +303,16 @@ static int cache_put_until(uintptr_t start, size_t len, uint64_t expires)
 			break;
 		gone[n++] = cache_remove(oldest);
 	}
-	cache[slot] = (struct kept){ start, len, expires };
+	cache[slot] = (struct kept){ start, len, expires, origin };
 	__atomic_store_n(&cache_bytes, cache_bytes + len, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&freed_lock);
 	unmap_kept(gone, n);
 	return 1;
 }
 
-static int cache_put(uintptr_t start, size_t len, size_t decay_ms)
+static int cache_put(uintptr_t start, size_t len, size_t decay_ms, unsigned origin)
 {
-	return decay_ms && cache_put_until(start, len, mmi_now_ms() + decay_ms);
+	return decay_ms && cache_put_until(start, len, mmi_now_ms() + decay_ms, origin);
 }
 
 /* The kept mapping e grown to len bytes with its pages (in place, or
@@ -314,9 +346,9 @@ static uintptr_t grow_kept(struct kept e, size_t len)
 /* A kept mapping of at least len bytes (its length in *got), or 0: the
  * smallest that holds len, its spare tail kept apart (or unmapped);
  * else the largest, grown with its pages. */
-static uintptr_t cache_take(size_t len, size_t *got)
+static uintptr_t cache_take(size_t len, size_t *got, unsigned *origin)
 {
-	struct kept gone[CACHE_SLOTS], e = { 0, 0, 0 };
+	struct kept gone[CACHE_SLOTS], e = { 0, 0, 0, 0 };
 	size_t n, best = CACHE_SLOTS, below = CACHE_SLOTS;
 
 	if (!__atomic_load_n(&cache_bytes, __ATOMIC_RELAXED))
@@ -340,14 +372,17 @@ static uintptr_t cache_take(size_t len, size_t *got)
 	if (!e.start)
 		return 0;
 	*got = len;
-	if (e.len < len)
+	if (e.len < len) {
+		*origin = new_origin();
 		return grow_kept(e, len);
+	}
+	*origin = e.origin;
 	/* the spare tail, beyond a granule, stays kept with its pages (it
 	 * expires when the whole would have): the next request of that size
 	 * faults nothing */
 	*got = granule_up(len);
 	if (e.len > *got &&
-	    !cache_put_until(e.start + *got, e.len - *got, e.expires))
+	    !cache_put_until(e.start + *got, e.len - *got, e.expires, e.origin))
 		mmi_os_unmap((void *)(e.start + *got), e.len - *got);
 	else if (e.len <= *got)
 		*got = e.len;
@@ -410,6 +445,7 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh)
 	size_t len, mlen = 0;
 	uintptr_t m = 0, payload, start, end;
 	struct mmi_region *r;
+	unsigned origin = 0;
 
 	if (align < MMI_ALIGN)
 		align = MMI_ALIGN;
@@ -421,13 +457,15 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh)
 	/* a kept mapping, of exactly the length the block needs from its
 	 * start (a granule) */
 	if (align <= MMI_GRANULE) {
-		m = cache_take(page_up((size ? size : 1) + ((front + align - 1) & ~(align - 1))), &mlen);
+		m = cache_take(page_up((size ? size : 1) + ((front + align - 1) & ~(align - 1))),
+			       &mlen, &origin);
 	}
 	*fresh = !m;
 	/* else a new one, on a granule like every region (pagemap.c) */
 	if (!m) {
 		mlen = len;
 		m = (uintptr_t)mmi_map_reclaiming(len, MMI_GRANULE);
+		origin = new_origin();
 	}
 	if (!m) {
 		errno = ENOMEM;
@@ -448,6 +486,7 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh)
 		return NULL;
 	}
 	r = settle(h, start, end, payload);
+	r->origin = origin;
 	mmi_pagemap_set(start, end, r);
 	note_reused((void *)payload);
 	mmi_lock(h);
@@ -475,7 +514,7 @@ void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
 	mmi_unlock(h);
 	mmi_pagemap_set(r->start, r->end, NULL);
 	mmi_large_note_freed(p);
-	if (!cache_put(r->start, r->end - r->start, h->decay_ms))
+	if (!cache_put(r->start, r->end - r->start, h->decay_ms, r->origin))
 		mmi_os_unmap((void *)r->start, r->end - r->start);
 }
 
@@ -544,6 +583,7 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 {
 	size_t have, len;
 	uintptr_t old_start;
+	unsigned origin;
 	void *q, *m;
 
 	mmi_large_validate(r, p);
@@ -565,7 +605,11 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 		return q;
 	}
 	old_start = r->start;
+	/* a shrink cuts the area; a growth or a move makes it another */
+	origin = r->origin;
 	len = page_up(size + MMI_REGION_HDR + MMI_HDR);
+	if (len > r->end - r->start)
+		origin = new_origin();
 	/* off the list while its header may move */
 	mmi_lock(h);
 	unlink_large(h, r);
@@ -580,6 +624,7 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 	}
 	mmi_lock(h);
 	r = settle(h, (uintptr_t)m, (uintptr_t)m + len, (uintptr_t)m + MMI_REGION_HDR + MMI_HDR);
+	r->origin = origin;
 	mmi_pagemap_set((uintptr_t)m, (uintptr_t)m + len, r);
 	link_large(h, r);
 	mmi_unlock(h);

@@ -164,7 +164,7 @@ struct mmi_region {
 	struct mmi_region *next, *prev;	/* the heap's arenas or larges */
 	struct mmi_block *first;
 	unsigned kind;
-	unsigned pad_;
+	unsigned origin;	/* large: its kernel area (see large.c) */
 	uint64_t seq;		/* large: the heap's large_seq when linked */
 };
 #define MMI_REGION_HDR 64u

@@ -130,8 +130,62 @@ START_TEST(test_smaller_request_keeps_tail)
 	ck_assert(tu_check(q, 600 * 1024, 5));
 	ck_assert_int_eq(mm_heap_check(h), 0);
 
+	/* freed side by side again, the two pieces of one mapping join into
+	 * one kept range that a 2 MiB request takes whole */
 	mm_heap_free(h, q);
 	mm_heap_free(h, p);
+	unsigned char *r = mm_heap_malloc(h, 2 * MIB - 65536);
+	ck_assert_ptr_eq(r, mid);
+	tu_fill(r, 2 * MIB - 65536, 6);
+	ck_assert(tu_check(r, 2 * MIB - 65536, 6));
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_free(h, r);
+	mm_heap_destroy(h);
+	mm_trim(0);
+}
+END_TEST
+
+/* Two mappings made apart are never joined in the cache, even side by
+ * side: they may be two areas to the kernel, and mremap refuses a range
+ * across areas (a realloc of the joined block would fail). */
+START_TEST(test_separate_mappings_stay_apart)
+{
+	/* blocks whose mappings are exactly 1 MiB, a whole number of granules */
+	const size_t n = MIB - MMI_REGION_HDR - MMI_HDR;
+	mm_heap_t *h = heap_with_decay(60000);
+	unsigned char *a = NULL, *b = NULL, *held[16];
+	size_t nheld = 0;
+
+	/* two blocks whose mappings touch (the kernel places new mappings
+	 * next to each other; hold on to any that do not) */
+	a = mm_heap_malloc(h, n);
+	ck_assert_ptr_nonnull(a);
+	for (;;) {
+		b = mm_heap_malloc(h, n);
+		ck_assert_ptr_nonnull(b);
+		if (b + MIB == a || a + MIB == b)
+			break;
+		ck_assert_uint_lt(nheld, 16);
+		held[nheld++] = a;
+		a = b;
+	}
+	mm_heap_free(h, a);
+	mm_heap_free(h, b);
+	ck_assert_uint_eq(mmi_large_cache_bytes(), 2 * MIB);
+
+	/* a request only the two together would fit takes one of them and
+	 * grows it; the other stays kept */
+	unsigned char *c = mm_heap_malloc(h, 2 * MIB - 65536);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(mmi_large_cache_bytes(), MIB);
+	tu_fill(c, 2 * MIB - 65536, 7);
+	unsigned char *d = mm_heap_realloc(h, c, 3 * MIB);
+	ck_assert_ptr_nonnull(d);
+	ck_assert(tu_check(d, 2 * MIB - 65536, 7));
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_free(h, d);
+	while (nheld)
+		mm_heap_free(h, held[--nheld]);
 	mm_heap_destroy(h);
 	mm_trim(0);
 }
@@ -313,6 +367,7 @@ static Suite *large_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_freed_mapping_reused);
 	tcase_add_test(tc, test_smaller_request_keeps_tail);
+	tcase_add_test(tc, test_separate_mappings_stay_apart);
 	tcase_add_test(tc, test_kept_mapping_grows);
 	tcase_add_test(tc, test_decay_unmaps);
 	tcase_add_test(tc, test_decay_zero_unmaps_at_once);
