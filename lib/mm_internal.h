@@ -477,12 +477,13 @@ static inline void mmi_pagemap_resize(struct mmi_region *r, uintptr_t old_end, u
 #define MMI_SLAB_MAX_SLOTS MMI_SLAB_GRANULES
 #define MMI_SLAB_LIST_END MMI_SLAB_GRANULES			/* a free list's end */
 /* Classes: 16-byte steps to 128, then 4 per doubling (160, 192, 224, 256,
- * 320, ...) up to MMI_SLAB_MAX_BSIZE; a page holds at least 4 slots. */
-#ifndef MMI_SLAB_MAX_SHIFT
+ * 320, ...) up to 4 KiB; above, the sizes that fill a 64 KiB page with k
+ * slots (k = 15 .. 4), about 8 per doubling: 4368, 4672, ... 13104, 16384
+ * (slab.c). */
 #define MMI_SLAB_MAX_SHIFT 14
-#endif
 #define MMI_SLAB_MAX_BSIZE ((size_t)1 << MMI_SLAB_MAX_SHIFT)
-#define MMI_SLAB_CLASSES (4 * MMI_SLAB_MAX_SHIFT - 20)
+#define MMI_SLAB_POW2_CLASSES 28	/* those up to 4096 */
+#define MMI_SLAB_CLASSES 40
 
 enum { MMI_SLOT_UNUSED, MMI_SLOT_USED, MMI_SLOT_FREE, MMI_SLOT_REMOTE };
 
@@ -607,12 +608,17 @@ static inline size_t mmi_slab_step(size_t size)
  * path, which goes from the step to the page directly. */
 static inline unsigned mmi_slab_class(size_t size)
 {
-	unsigned b;
+	unsigned b, c;
 
 	if (size <= 128)
 		return size ? (unsigned)((size - 1) >> 4) : 0;
-	b = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));	/* 7.. */
-	return 8 + (b - 7) * 4 + (unsigned)(((size - 1) >> (b - 2)) & 3);
+	if (size <= 4096) {
+		b = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));	/* 7..11 */
+		return 8 + (b - 7) * 4 + (unsigned)(((size - 1) >> (b - 2)) & 3);
+	}
+	for (c = MMI_SLAB_POW2_CLASSES; mmi_slab_class_bsize[c] < size; c++)
+		;
+	return c;
 }
 MMI_HIDDEN void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	unsigned cls, struct mmi_shard *owner);

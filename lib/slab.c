@@ -24,9 +24,10 @@ const uint16_t mmi_slab_class_bsize[] = {
 	16, 32, 48, 64, 80, 96, 112, 128,
 	160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
 	1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
-	5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384,
+	/* 65536 / k rounded down to 16 bytes, k = 15 .. 4: no page tail */
+	4368, 4672, 5040, 5456, 5952, 6544, 7280, 8192, 9360, 10912, 13104, 16384,
 };
-_Static_assert(MMI_SLAB_MAX_SHIFT >= 10 && MMI_SLAB_CLASSES <= sizeof mmi_slab_class_bsize / 2 &&
+_Static_assert(MMI_SLAB_CLASSES == sizeof mmi_slab_class_bsize / 2 &&
 	       MMI_SLAB_PAGE / MMI_SLAB_MAX_BSIZE >= 4, "the class table reaches MMI_SLAB_MAX_BSIZE");
 
 struct mmi_slab_page mmi_slab_page_none = { .free_head = MMI_SLAB_LIST_END };
