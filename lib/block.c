@@ -537,7 +537,7 @@ static struct mmi_region *arena_of_free_or_die(struct mm_heap *h, struct mmi_blo
  * The region holding block p.  With h given, p must belong to h; with h
  * NULL, to any heap that takes memory from the OS.  Dies on anything else.
  */
-static struct mmi_region *region_of_or_die(struct mm_heap *h, const void *p)
+static struct mmi_region *region_of_or_die(struct mm_heap *h, const void *p, enum mmi_op op)
 {
 	uintptr_t a = (uintptr_t)p;
 	struct mmi_region *r;
@@ -559,14 +559,14 @@ static struct mmi_region *region_of_or_die(struct mm_heap *h, const void *p)
 		return r;
 	}
 	if (mmi_large_was_freed(p))
-		mmi_fatal("double free", p);
+		mmi_fatal(mmi_misuse_by("double free", op), p);
 	mmi_fatal("invalid pointer", p);
 }
 
 /* The in-use block at p in arena r; with the lock held.  Anything else
  * ends the process, after the lock is released. */
 static struct mmi_block *used_block_or_die_locked(struct mm_heap *h, struct mmi_region *r,
-	const void *p)
+	const void *p, enum mmi_op op)
 {
 	struct mmi_block *b = mmi_block_of(p);
 	uintptr_t a = (uintptr_t)b;
@@ -574,7 +574,7 @@ static struct mmi_block *used_block_or_die_locked(struct mm_heap *h, struct mmi_
 	if (a < (uintptr_t)r->first || a >= (uintptr_t)mmi_end_marker(r) ||
 	    (mmi_head_load(b) & (MMI_FREE | MMI_LARGE)) ||
 	    mmi_cookie_load(b) != mmi_used_cookie(h, b))
-		mmi_die_bad_block(h, r, p, 1);
+		mmi_die_bad_block(h, r, p, 1, op);
 	return b;
 }
 
@@ -776,20 +776,20 @@ static const char *slab_misuse(enum mmi_slab_verdict v)
 }
 
 /* The block size of the in-use slab slot p, or death with the reason. */
-static size_t slab_used_size_or_die(struct mmi_region *r, const void *p)
+static size_t slab_used_size_or_die(struct mmi_region *r, const void *p, enum mmi_op op)
 {
 	struct mmi_segment *seg = (struct mmi_segment *)r;
 	struct mmi_slab_page *pg = mmi_slab_page_of(seg, p);
 	const char *why = slab_misuse(mmi_slab_verdict(pg, p));
 
 	if (why)
-		mmi_fatal(why, p);
+		mmi_fatal(mmi_misuse_by(why, op), p);
 	return pg->bsize;
 }
 
 void mmi_free(struct mm_heap *h, void *p)
 {
-	struct mmi_region *r = region_of_or_die(h, p);
+	struct mmi_region *r = region_of_or_die(h, p, MMI_OP_FREE);
 
 	h = r->heap;
 	if (r->kind == MMI_REGION_SEGMENT) {
@@ -804,7 +804,7 @@ void mmi_free(struct mm_heap *h, void *p)
 		return;
 	}
 	mmi_lock(h);
-	free_locked(h, r, used_block_or_die_locked(h, r, p));
+	free_locked(h, r, used_block_or_die_locked(h, r, p, MMI_OP_FREE));
 	h->st.free_count++;
 	mmi_unlock(h);
 }
@@ -822,11 +822,11 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 		mmi_free(h, p);
 		return NULL;
 	}
-	r = region_of_or_die(h, p);
+	r = region_of_or_die(h, p, MMI_OP_REALLOC);
 	h = r->heap;
 	if (r->kind == MMI_REGION_SEGMENT) {
 		/* a slot keeps its size: it stays while the request fits */
-		have = slab_used_size_or_die(r, p);
+		have = slab_used_size_or_die(r, p, MMI_OP_REALLOC);
 		if (size <= have)
 			return p;
 		q = mmi_alloc(h, size);
@@ -839,7 +839,7 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 	if (r->kind == MMI_REGION_LARGE)
 		return mmi_large_realloc(h, r, p, size);
 	mmi_lock(h);
-	b = used_block_or_die_locked(h, r, p);
+	b = used_block_or_die_locked(h, r, p, MMI_OP_REALLOC);
 	have = mmi_bsize(b);
 	if (size >= MMI_BSIZE_MAX) {
 		mmi_unlock(h);
@@ -894,19 +894,19 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 
 size_t mmi_usable(struct mm_heap *h, const void *p)
 {
-	struct mmi_region *r = region_of_or_die(h, p);
+	struct mmi_region *r = region_of_or_die(h, p, MMI_OP_SIZE);
 	struct mmi_block *b;
 	size_t n;
 
 	h = r->heap;
 	if (r->kind == MMI_REGION_SEGMENT)
-		return slab_used_size_or_die(r, p);
+		return slab_used_size_or_die(r, p, MMI_OP_SIZE);
 	if (r->kind == MMI_REGION_LARGE) {
-		mmi_large_validate(r, p);
+		mmi_large_validate(r, p, MMI_OP_SIZE);
 		return mmi_bsize(mmi_block_of(p)) - MMI_HDR;
 	}
 	mmi_lock(h);
-	b = used_block_or_die_locked(h, r, p);
+	b = used_block_or_die_locked(h, r, p, MMI_OP_SIZE);
 	n = mmi_bsize(b) - MMI_HDR;
 	mmi_unlock(h);
 	return n;

@@ -7,6 +7,7 @@
  * be in the middle of malloc, with a heap lock held.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "mm_internal.h"
 #include "out.h"
@@ -105,9 +106,24 @@ const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r, const vo
 	return "invalid pointer";
 }
 
-void mmi_die_bad_block(struct mm_heap *h, struct mmi_region *r, const void *p, int locked)
+const char *mmi_misuse_by(const char *what, enum mmi_op op)
 {
-	const char *what = mmi_diagnose_block(h, r, p);
+	if (strcmp(what, "double free") != 0)
+		return what;
+	switch (op) {
+	case MMI_OP_REALLOC:
+		return "realloc of a freed block";
+	case MMI_OP_SIZE:
+		return "usable size of a freed block";
+	default:
+		return what;
+	}
+}
+
+void mmi_die_bad_block(struct mm_heap *h, struct mmi_region *r, const void *p, int locked,
+	enum mmi_op op)
+{
+	const char *what = mmi_misuse_by(mmi_diagnose_block(h, r, p), op);
 
 	if (locked)
 		mmi_unlock(h);

@@ -496,18 +496,18 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh)
 	return (void *)payload;
 }
 
-void mmi_large_validate(struct mmi_region *r, const void *p)
+void mmi_large_validate(struct mmi_region *r, const void *p, enum mmi_op op)
 {
 	struct mmi_block *b = mmi_block_of(p);
 
 	if (b != r->first || !(b->head & MMI_LARGE) ||
 	    b->cookie != mmi_used_cookie(r->heap, b))
-		mmi_die_bad_block(r->heap, r, p, 0);
+		mmi_die_bad_block(r->heap, r, p, 0, op);
 }
 
 void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
 {
-	mmi_large_validate(r, p);
+	mmi_large_validate(r, p, MMI_OP_FREE);
 	mmi_lock(h);
 	unlink_large(h, r);
 	h->st.free_count++;
@@ -586,7 +586,7 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 	unsigned origin;
 	void *q, *m;
 
-	mmi_large_validate(r, p);
+	mmi_large_validate(r, p, MMI_OP_REALLOC);
 	have = usable_of(r);
 	if (size <= have && size >= have / 2)
 		return p;	/* shrinking by less than half: keep the mapping */

@@ -158,6 +158,9 @@ enum mmi_region_kind {
 /* Lives at the start of its span.  [start, end) is all of the span; blocks
  * run from first up to the end marker (a 16-byte header of size 0) at
  * end - 16, except for a large region, whose only block reaches end. */
+/* The call a pointer was handed to, for naming its misuse. */
+enum mmi_op { MMI_OP_FREE, MMI_OP_REALLOC, MMI_OP_SIZE };
+
 struct mmi_region {
 	uintptr_t start, end;		/* end: see mmi_region_set_end() */
 	struct mm_heap *heap;
@@ -366,7 +369,7 @@ MMI_HIDDEN void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, i
 MMI_HIDDEN void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p);
 MMI_HIDDEN void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r,
 	void *p, size_t size);
-MMI_HIDDEN void mmi_large_validate(struct mmi_region *r, const void *p);
+MMI_HIDDEN void mmi_large_validate(struct mmi_region *r, const void *p, enum mmi_op op);
 MMI_HIDDEN void mmi_large_note_freed(const void *p);
 MMI_HIDDEN int mmi_large_was_freed(const void *p);
 /* Freed mappings kept for reuse: those whose time is up (all: every one)
@@ -924,11 +927,15 @@ MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
 /* fatal.c: the one-line fatal messages */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
+/* What a block already freed is called by the call that was handed it:
+ * "double free" for free, "realloc of a freed block", ... (what itself
+ * for any other fault). */
+MMI_HIDDEN const char *mmi_misuse_by(const char *what, enum mmi_op op);
 /* p is no in-use block of r: say what it is and die.  With locked set the
  * caller holds h's lock, which is released before the report, so that a
  * SIGABRT handler that allocates does not deadlock. */
 MMI_HIDDEN _Noreturn void mmi_die_bad_block(struct mm_heap *h, struct mmi_region *r,
-	const void *p, int locked);
+	const void *p, int locked, enum mmi_op op);
 MMI_HIDDEN const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r,
 	const void *p);
 

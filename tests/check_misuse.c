@@ -69,6 +69,17 @@ static void act_free_twice(void *arg)
 	mm_free(p);
 }
 
+/* The size of a freed block of each engine (slab, medium, large). */
+static void act_usable_freed(void *arg)
+{
+	void *volatile p = arg;
+	volatile size_t n;
+
+	mm_free(p);
+	n = mm_usable_size(p);
+	(void)n;
+}
+
 static void act_realloc_freed(void *arg)
 {
 	void *volatile p = arg;
@@ -443,9 +454,21 @@ START_TEST(msg_realloc_freed)
 {
 	void *p = patterned(64, 7);
 
-	expect_fatal2(act_realloc_freed, p, "double free", "invalid pointer",
-		p);
+	expect_fatal(act_realloc_freed, p, "realloc of a freed block", p);
 	free_patterned(p, 64, 7);
+}
+END_TEST
+
+START_TEST(msg_freed_block_named_by_the_call)
+{
+	static const size_t sizes[] = { 64, 64 * KIB, 1 * MIB };
+
+	for (size_t i = 0; i < 3; i++) {
+		void *p = patterned(sizes[i], 8);
+		expect_fatal(act_usable_freed, p, "usable size of a freed block", p);
+		expect_fatal(act_realloc_freed, p, "realloc of a freed block", p);
+		free_patterned(p, sizes[i], 8);
+	}
 }
 END_TEST
 
@@ -1270,6 +1293,7 @@ static Suite *misuse_suite(void)
 	tcase_add_test(tc, msg_free_misaligned);
 	tcase_add_test(tc, msg_free_middle_large);
 	tcase_add_test(tc, msg_realloc_freed);
+	tcase_add_test(tc, msg_freed_block_named_by_the_call);
 	tcase_add_test(tc, msg_other_heap);
 	tcase_add_test(tc, msg_default_block_to_other_heap);
 	tcase_add_test(tc, msg_pool_double_free);
