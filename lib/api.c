@@ -130,6 +130,7 @@ mm_heap_t *mm_heap_create(unsigned flags)
 		errno = EINVAL;
 		return NULL;
 	}
+	(void)mmi_default_heap();	/* the secure mode is chosen there, first */
 	h = mmi_os_map(len);
 	if (!h) {
 		errno = ENOMEM;

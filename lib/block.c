@@ -686,10 +686,20 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 	return take_or_enomem(h, bsize, bsize, MMI_ALIGN);
 }
 
+/* Whether h's calls go through the secure mode's checks (secure.c): every
+ * heap but pools when it is on.  h NULL: the block's own heap, which is
+ * no pool (a pool's blocks are freed through their heap). */
+static int secure(const struct mm_heap *h)
+{
+	return MMI_UNLIKELY(mmi_secure_mode) && !(h && is_pool(h));
+}
+
 void *mmi_alloc(struct mm_heap *h, size_t size)
 {
 	int fresh;
 
+	if (secure(h))
+		return mmi_secure_alloc(h, size, MMI_ALIGN, 0);
 	return alloc(h, size, &fresh);
 }
 
@@ -703,6 +713,8 @@ void *mmi_calloc(struct mm_heap *h, size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (secure(h))
+		return mmi_secure_alloc(h, total, MMI_ALIGN, 1);
 	p = alloc(h, total, &fresh);
 	if (p && !fresh)
 		memset(p, 0, total);
@@ -731,22 +743,33 @@ static struct mmi_block *carve_aligned(struct mm_heap *h, struct mmi_block *b, s
 	return nb;
 }
 
-void *mmi_aligned(struct mm_heap *h, size_t align, size_t size)
+static void *aligned(struct mm_heap *h, size_t align, size_t size)
 {
 	size_t bsize;
+	int fresh;
 
 	if (align <= MMI_ALIGN)
-		return mmi_alloc(h, size);
+		return alloc(h, size, &fresh);
 	if (size >= MMI_BSIZE_MAX || align >= MMI_BSIZE_MAX / 2) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	bsize = request_bsize(size);
-	if (goes_large(h, bsize + align)) {
-		int fresh;
+	if (goes_large(h, bsize + align))
 		return mmi_large_alloc(h, size, align, &fresh);
-	}
 	return take_or_enomem(h, bsize + align + MMI_MIN_BLOCK, bsize, align);
+}
+
+void *mmi_aligned(struct mm_heap *h, size_t align, size_t size)
+{
+	if (secure(h))
+		return mmi_secure_alloc(h, size, align, 0);
+	return aligned(h, align, size);
+}
+
+void *mmi_engine_alloc(struct mm_heap *h, size_t align, size_t size)
+{
+	return aligned(h, align, size);
 }
 
 /* Free the in-use block b, whose region is r (not counted as a call). */
@@ -789,6 +812,14 @@ static size_t slab_used_size_or_die(struct mmi_region *r, const void *p, enum mm
 
 void mmi_free(struct mm_heap *h, void *p)
 {
+	if (secure(h))
+		mmi_secure_free(h, p);
+	else
+		mmi_engine_free(h, p);
+}
+
+void mmi_engine_free(struct mm_heap *h, void *p)
+{
 	struct mmi_region *r = region_of_or_die(h, p, MMI_OP_FREE);
 
 	h = r->heap;
@@ -810,6 +841,13 @@ void mmi_free(struct mm_heap *h, void *p)
 }
 
 void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
+{
+	if (secure(h))
+		return mmi_secure_realloc(h, p, size);
+	return mmi_engine_realloc(h, p, size);
+}
+
+void *mmi_engine_realloc(struct mm_heap *h, void *p, size_t size)
 {
 	struct mmi_region *r;
 	struct mmi_block *b, *next;
@@ -892,24 +930,39 @@ void *mmi_realloc(struct mm_heap *h, void *p, size_t size)
 	return q;
 }
 
-size_t mmi_usable(struct mm_heap *h, const void *p)
+size_t mmi_engine_usable(struct mm_heap *h, const void *p, enum mmi_op op, int *slab)
 {
-	struct mmi_region *r = region_of_or_die(h, p, MMI_OP_SIZE);
+	struct mmi_region *r = region_of_or_die(h, p, op);
 	struct mmi_block *b;
 	size_t n;
 
 	h = r->heap;
-	if (r->kind == MMI_REGION_SEGMENT)
-		return slab_used_size_or_die(r, p, MMI_OP_SIZE);
+	*slab = r->kind == MMI_REGION_SEGMENT;
+	if (*slab)
+		return slab_used_size_or_die(r, p, op);
 	if (r->kind == MMI_REGION_LARGE) {
-		mmi_large_validate(r, p, MMI_OP_SIZE);
+		mmi_large_validate(r, p, op);
 		return mmi_bsize(mmi_block_of(p)) - MMI_HDR;
 	}
 	mmi_lock(h);
-	b = used_block_or_die_locked(h, r, p, MMI_OP_SIZE);
+	b = used_block_or_die_locked(h, r, p, op);
 	n = mmi_bsize(b) - MMI_HDR;
 	mmi_unlock(h);
 	return n;
+}
+
+size_t mmi_usable(struct mm_heap *h, const void *p)
+{
+	int slab;
+
+	if (secure(h))
+		return mmi_secure_usable(h, p);
+	return mmi_engine_usable(h, p, MMI_OP_SIZE, &slab);
+}
+
+struct mm_heap *mmi_heap_of(const void *p)
+{
+	return mmi_region_of((uintptr_t)p)->heap;
 }
 
 /* --- Giving memory back ---------------------------------------------------- */

@@ -194,6 +194,19 @@ static void decay_from_env(void)
 		mmi_decay_default_ms = v;
 }
 
+/* LIBMM_SECURE=1 turns the secure mode on, 0 off; configure
+ * --enable-secure makes it the default.  Set before the first block. */
+static void secure_from_env(void)
+{
+	const char *s = getenv("LIBMM_SECURE");
+
+#ifdef MMI_SECURE_DEFAULT
+	mmi_secure_mode = 1;
+#endif
+	if (s && *s)
+		mmi_secure_mode = strcmp(s, "0") != 0;
+}
+
 struct mm_heap *mmi_default_heap_init(void)
 {
 	struct mm_heap *h = &default_storage.heap;
@@ -203,6 +216,7 @@ struct mm_heap *mmi_default_heap_init(void)
 		int saved = errno;
 
 		decay_from_env();
+		secure_from_env();
 		errno = saved;
 		mmi_heap_init(h, default_flags(), MMI_FL_MAX);
 		if (!env_is("LIBMM_CACHE", "0"))

@@ -351,6 +351,16 @@ MMI_HIDDEN void *mmi_aligned(struct mm_heap *h, size_t align, size_t size);
 MMI_HIDDEN void *mmi_realloc(struct mm_heap *h, void *p, size_t size);
 MMI_HIDDEN void mmi_free(struct mm_heap *h, void *p);
 MMI_HIDDEN size_t mmi_usable(struct mm_heap *h, const void *p);
+/* The engine itself, under the secure mode's checks (secure.c): a block
+ * (align 16: any); free; the usable size of a live block (death with the
+ * misuse named for op otherwise), *slab set for a slab slot. */
+MMI_HIDDEN void *mmi_engine_alloc(struct mm_heap *h, size_t align, size_t size);
+MMI_HIDDEN void mmi_engine_free(struct mm_heap *h, void *p);
+/* p live and its size checked: moves go through mmi_alloc and mmi_free. */
+MMI_HIDDEN void *mmi_engine_realloc(struct mm_heap *h, void *p, size_t size);
+MMI_HIDDEN size_t mmi_engine_usable(struct mm_heap *h, const void *p, enum mmi_op op, int *slab);
+/* The heap of the live block p, checked by mmi_engine_usable already. */
+MMI_HIDDEN struct mm_heap *mmi_heap_of(const void *p);
 MMI_HIDDEN int mmi_trim_locked(struct mm_heap *h, size_t *pad);
 MMI_HIDDEN int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi);
 
@@ -924,6 +934,16 @@ MMI_HIDDEN void mmi_heaps_unlock_if_held(void);	/* on the way to abort() */
 MMI_HIDDEN struct mm_heap *mmi_heaps_next(size_t *cursor);	/* under heaps_lock */
 /* 1 when h is a live heap; never reads *h, takes no lock */
 MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
+
+/* secure.c: the secure mode (0: off; set once, before the first block) */
+MMI_HIDDEN extern int mmi_secure_mode;
+#define MMI_SECURE_TAIL 16u		/* canary bytes and the size word */
+#define MMI_FREED_BYTE 0xdf		/* a freed slot's bytes past its link */
+MMI_HIDDEN void *mmi_secure_alloc(struct mm_heap *h, size_t size, size_t align, int zero);
+MMI_HIDDEN void mmi_secure_free(struct mm_heap *h, void *p);
+MMI_HIDDEN void *mmi_secure_realloc(struct mm_heap *h, void *p, size_t size);
+MMI_HIDDEN size_t mmi_secure_usable(struct mm_heap *h, const void *p);
+MMI_HIDDEN void mmi_secure_fill_freed(void *slot, size_t bsize);
 
 /* fatal.c: the one-line fatal messages */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);

@@ -96,6 +96,8 @@ void *mmi_slab_carve(struct mmi_slab_page *page)
 	/* walkers read carved without the owner's cooperation */
 	__atomic_store_n(&page->carved, (uint16_t)(idx + 1), __ATOMIC_RELAXED);
 	__atomic_store_n(mmi_slab_slot_state(page, idx), MMI_SLOT_USED, __ATOMIC_RELAXED);
+	if (MMI_UNLIKELY(mmi_secure_mode))	/* checked when handed out */
+		mmi_secure_fill_freed((void *)(page->area + (size_t)idx * page->bsize), page->bsize);
 	return (void *)(page->area + (size_t)idx * page->bsize);
 }
 

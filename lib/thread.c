@@ -112,7 +112,8 @@ struct mmi_shard *mmi_thread_start(struct mm_heap *h)
 		return NULL;
 	}
 	t->state = MMI_THREAD_ACTIVE;
-	t->fast = t->shard;
+	/* the secure mode's checks are on the general path only */
+	t->fast = mmi_secure_mode ? &mmi_shard_none : t->shard;
 	return t->shard;
 }
 

@@ -54,21 +54,25 @@ static unsigned char *filled(size_t n)
 }
 
 /* Two blocks of size side by side, the second free: b starts where a's
- * usable bytes end, and its first word is now its free-list link. */
-static unsigned char *below_a_free_block(size_t size, unsigned char **b)
+ * usable bytes end, and its first word is now its free-list link; the
+ * default mode finds the damage when the list is next used.  In the secure
+ * mode no block ends where its usable size does (a canary follows): then
+ * one block, whose canary finds the damage when it is freed. */
+static unsigned char *overflowed_block(size_t size)
 {
 	for (int tries = 0; tries < 1000; tries++) {
 		unsigned char *x = filled(size), *y = filled(size);
 
 		if (y == x + malloc_usable_size(x)) {
 			free(y);
-			*b = y;
+			expect("heap corruption at", y);
 			return x;
 		}
 		/* both kept: the next pair comes from further on */
 	}
-	fprintf(stderr, "cases: no two adjacent blocks of %zu bytes\n", size);
-	exit(2);
+	unsigned char *x = filled(size);
+	expect("heap overflow", x);
+	return x;
 }
 
 static void double_free(size_t size)
@@ -84,7 +88,6 @@ static void run(const char *what)
 {
 	unsigned char local[64];
 	unsigned char *volatile p;
-	unsigned char *b;
 
 	memset(local, 1, sizeof local);
 	if (!strcmp(what, "double-free-small")) {
@@ -126,19 +129,19 @@ static void run(const char *what)
 	} else if (!strcmp(what, "overflow-requested")) {
 		p = filled(20);		/* usable 32: within it, past the request */
 		expect("heap overflow", p);
-		p[20] = 0x41;
+		p[20] ^= 0xff;		/* whatever was there changes */
 		free(p);
 	} else if (!strcmp(what, "overflow-usable")) {
-		p = below_a_free_block(32, &b);
-		expect("heap corruption at", b);
+		p = overflowed_block(32);
 		p[malloc_usable_size(p)] ^= 0xff;
+		free(p);
 		sink = filled(32);
 		sink = filled(32);
 		sink = filled(32);
 	} else if (!strcmp(what, "overflow-metadata")) {
-		p = below_a_free_block(32, &b);
-		expect("heap corruption at", b);
+		p = overflowed_block(32);
 		memset(p + malloc_usable_size(p), 0x41, 8);
+		free(p);
 		sink = filled(32);
 		sink = filled(32);
 		sink = filled(32);

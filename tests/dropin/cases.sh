@@ -1,13 +1,14 @@
 #!/bin/sh
 # The fourteen classic heap misuses (tests/dropin/cases.c), each run linked
-# with the drop-in and under LD_PRELOAD.  A case libmm catches must end the
-# process by SIGABRT after exactly the line the program announced on
-# standard output, "libmm: fatal: <fault> 0x<address>".  In the default
-# mode libmm catches twelve; a 1-byte overflow that stays within the
-# block's usable size and a use-after-free write of the data are caught
-# only by the secure mode, so by default those two must run to the end
-# unnoticed (status 3, nothing on standard error): when that changes, this
-# test says so.
+# with the drop-in and under LD_PRELOAD, in the default mode (LIBMM_SECURE=0)
+# and in the secure mode (LIBMM_SECURE=1).  A case libmm catches must end
+# the process by SIGABRT after exactly the line the program announced on
+# standard output, "libmm: fatal: <fault> 0x<address>".  The secure mode
+# catches all fourteen.  The default mode catches twelve: a 1-byte
+# overflow that stays within the block's usable size and a use-after-free
+# write of the data are left to the secure mode, so by default those two
+# must run to the end unnoticed (status 3, nothing on standard error):
+# when that changes, this test says so.
 set -eu
 . "$srcdir/tests/dropin/common.sh"
 require_dropin
@@ -49,15 +50,18 @@ not_caught() {
 	fi
 }
 
-for case in $caught $secure_only; do
-	verdict=check
-	case " $secure_only " in *" $case "*) verdict=not_caught ;; esac
-	status=0
-	err_to "$scratch/err" "$tdir/cases_linked" "$case" >"$scratch/out" || status=$?
-	$verdict linked "$status" "$case"
-	status=0
-	err_to "$scratch/err" env LD_PRELOAD="$DROPIN" "$tdir/cases" "$case" \
-		>"$scratch/out" || status=$?
-	$verdict LD_PRELOAD "$status" "$case"
+for secure in 0 1; do
+	for case in $caught $secure_only; do
+		verdict=check
+		case "$secure: $secure_only " in 0:*" $case "*) verdict=not_caught ;; esac
+		status=0
+		err_to "$scratch/err" env LIBMM_SECURE=$secure "$tdir/cases_linked" "$case" \
+			>"$scratch/out" || status=$?
+		$verdict "linked, secure=$secure" "$status" "$case"
+		status=0
+		err_to "$scratch/err" env LIBMM_SECURE=$secure LD_PRELOAD="$DROPIN" \
+			"$tdir/cases" "$case" >"$scratch/out" || status=$?
+		$verdict "LD_PRELOAD, secure=$secure" "$status" "$case"
+	done
 done
 finish

@@ -1,0 +1,279 @@
+/*
+ * check_secure: the secure mode (lib/secure.c), switched on with
+ * LIBMM_SECURE=1 (main runs itself again with it: libmm reads it when it
+ * loads).
+ *
+ * The API keeps its contract (contents, alignment, errno, realloc's
+ * rules), mm_usable_size gives the size asked for, a write of one byte
+ * past it is found when the block is freed, reallocated or measured
+ * ("heap overflow"), a write into a freed small block is found when the
+ * block is handed out again ("write after free"), blocks of every engine
+ * (slab, medium, large, aligned) and of other heaps are sealed, a pool is
+ * left as it is, and threads free each other's blocks.  The misuses run
+ * in a forked child whose one line of stderr and SIGABRT are checked.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "libmm.h"
+#include "testutil.h"
+
+#define KIB ((size_t)1024)
+
+static const size_t sizes[] = { 1, 20, 100, 1000, 5000, 16000, 40 * KIB, 300 * KIB, 2048 * KIB };
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+
+/* Run act(p) in a child: it must die by SIGABRT after exactly the line
+ * "libmm: fatal: <what> 0x<p>\n". */
+static void expect_death(void (*act)(unsigned char *), unsigned char *p, const char *what)
+{
+	char want[160], got[512] = "";
+	int fds[2], status;
+	size_t len = 0;
+	ssize_t n;
+
+	snprintf(want, sizeof want, "libmm: fatal: %s 0x%lx\n", what, (unsigned long)(uintptr_t)p);
+	ck_assert_int_eq(pipe(fds), 0);
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct rlimit none = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &none);
+		dup2(fds[1], STDERR_FILENO);
+		signal(SIGALRM, SIG_DFL);
+		alarm(10);
+		act(p);
+		_exit(121);
+	}
+	close(fds[1]);
+	while (len < sizeof got - 1 && (n = read(fds[0], got + len, sizeof got - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+		      "%s: child status 0x%x, stderr \"%s\"", what, status, got);
+	ck_assert_msg(strcmp(got, want) == 0, "stderr \"%s\", expected \"%s\"", got, want);
+}
+
+static void free_it(unsigned char *p)
+{
+	mm_free(p);
+}
+
+static void realloc_it(unsigned char *p)
+{
+	void *volatile q = mm_realloc(p, 3 * 1024 * 1024);
+	(void)q;
+}
+
+static void measure_it(unsigned char *p)
+{
+	volatile size_t n = mm_usable_size(p);
+	(void)n;
+}
+
+START_TEST(test_contract_kept)
+{
+	for (size_t i = 0; i < NSIZES; i++) {
+		unsigned char *p = mm_malloc(sizes[i]);
+		ck_assert_ptr_nonnull(p);
+		ck_assert(tu_aligned(p, 16));
+		ck_assert_uint_eq(mm_usable_size(p), sizes[i]);
+		tu_fill(p, sizes[i], (unsigned)i);
+		/* grow (in place or moved), then shrink in place */
+		unsigned char *q = mm_realloc(p, 2 * sizes[i] + 10);
+		ck_assert_ptr_nonnull(q);
+		ck_assert(tu_check(q, sizes[i], (unsigned)i));
+		ck_assert_uint_eq(mm_usable_size(q), 2 * sizes[i] + 10);
+		tu_fill(q, 2 * sizes[i] + 10, (unsigned)i + 1);
+		p = mm_realloc(q, sizes[i]);
+		ck_assert_ptr_eq(p, q);
+		ck_assert_uint_eq(mm_usable_size(p), sizes[i]);
+		ck_assert(tu_check(p, sizes[i], (unsigned)i + 1));
+		mm_free(p);
+
+		unsigned char *z = mm_calloc(sizes[i], 1);
+		ck_assert_ptr_nonnull(z);
+		for (size_t k = 0; k < sizes[i]; k++)
+			ck_assert_uint_eq(z[k], 0);
+		mm_free(z);
+
+		unsigned char *a = mm_aligned_alloc(4096, sizes[i]);
+		ck_assert_ptr_nonnull(a);
+		ck_assert(tu_aligned(a, 4096));
+		ck_assert_uint_eq(mm_usable_size(a), sizes[i]);
+		tu_fill(a, sizes[i], 3);
+		ck_assert(tu_check(a, sizes[i], 3));
+		mm_free(a);
+	}
+	volatile size_t huge = SIZE_MAX - 8;	/* past the tail's room */
+	errno = 0;
+	ck_assert_ptr_null(mm_malloc(huge));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_ptr_null(mm_realloc(mm_malloc(10), 0));
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
+/* One byte past the request, in every engine: found by free, realloc and
+ * mm_usable_size. */
+START_TEST(test_overflow_found)
+{
+	for (size_t i = 0; i < NSIZES; i++) {
+		unsigned char *p = mm_malloc(sizes[i]);
+		ck_assert_ptr_nonnull(p);
+		p[sizes[i]] ^= 0x5a;
+		expect_death(free_it, p, "heap overflow");
+		expect_death(realloc_it, p, "heap overflow");
+		expect_death(measure_it, p, "heap overflow");
+		p[sizes[i]] ^= 0x5a;	/* repaired: the parent frees it */
+		mm_free(p);
+	}
+}
+END_TEST
+
+static void reuse_after_write(unsigned char *p)
+{
+	mm_free(p);
+	p[50] = 1;
+	for (int i = 0; i < 4; i++) {
+		void *volatile q = mm_malloc(100);
+		(void)q;
+	}
+}
+
+START_TEST(test_write_after_free_found)
+{
+	unsigned char *p = mm_malloc(100);
+
+	ck_assert_ptr_nonnull(p);
+	expect_death(reuse_after_write, p, "write after free");
+	mm_free(p);
+}
+END_TEST
+
+static void double_free(unsigned char *p)
+{
+	mm_free(p);
+	mm_free(p);
+}
+
+START_TEST(test_misuse_still_named)
+{
+	for (size_t i = 0; i < NSIZES; i++) {
+		unsigned char *p = mm_malloc(sizes[i]);
+		ck_assert_ptr_nonnull(p);
+		expect_death(double_free, p, "double free");
+		mm_free(p);
+	}
+}
+END_TEST
+
+/* Explicit heaps are sealed too; a pool is not (its bytes are the
+ * caller's): a pool block's usable size is what the pool gives. */
+START_TEST(test_heaps_and_pools)
+{
+	mm_heap_t *h = mm_heap_create(MM_FIT_BEST);
+	ck_assert_ptr_nonnull(h);
+	unsigned char *p = mm_heap_malloc(h, 1000);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(mm_usable_size(p), 1000);
+	tu_fill(p, 1000, 9);
+	p = mm_heap_realloc(h, p, 5000);
+	ck_assert(tu_check(p, 1000, 9));
+	mm_heap_free(h, p);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_destroy(h);
+
+	static _Alignas(16) unsigned char buf[64 * KIB];
+	h = mm_heap_create_in(buf, sizeof buf, 0);
+	ck_assert_ptr_nonnull(h);
+	void *v[64];
+	size_t n = 0;
+	while (n < 64 && (v[n] = mm_heap_malloc(h, 1000)) != NULL)
+		n++;
+	/* no tail: as many 1000-byte blocks as without the secure mode */
+	ck_assert_uint_ge(n, 60);
+	while (n)
+		mm_heap_free(h, v[--n]);
+	ck_assert_int_eq(mm_heap_check(h), 0);
+	mm_heap_destroy(h);
+}
+END_TEST
+
+static void *alloc_many(void *arg)
+{
+	void **v = arg;
+
+	for (int i = 0; i < 1000; i++) {
+		v[i] = mm_malloc(16 + (size_t)i % 300);
+		if (v[i])
+			tu_fill(v[i], 16 + (size_t)i % 300, (unsigned)i);
+	}
+	return NULL;
+}
+
+/* Blocks made by one thread, checked and freed by another. */
+START_TEST(test_cross_thread_frees)
+{
+	static void *v[1000];
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, alloc_many, v), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	for (int i = 0; i < 1000; i++) {
+		ck_assert_ptr_nonnull(v[i]);
+		ck_assert(tu_check(v[i], 16 + (size_t)i % 300, (unsigned)i));
+		mm_free(v[i]);
+	}
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
+static Suite *secure_suite(void)
+{
+	Suite *s = suite_create("secure");
+	TCase *tc = tcase_create("secure");
+
+	tcase_add_test(tc, test_contract_kept);
+	tcase_add_test(tc, test_overflow_found);
+	tcase_add_test(tc, test_write_after_free_found);
+	tcase_add_test(tc, test_misuse_still_named);
+	tcase_add_test(tc, test_heaps_and_pools);
+	tcase_add_test(tc, test_cross_thread_frees);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	/* libmm chooses the mode when it loads, from the environment: run
+	 * again with it set */
+	const char *mode = getenv("LIBMM_SECURE");
+
+	(void)argc;
+	if (!mode || strcmp(mode, "1") != 0) {
+		setenv("LIBMM_SECURE", "1", 1);
+		execv("/proc/self/exe", argv);
+		perror("check_secure: execv /proc/self/exe");
+		return EXIT_FAILURE;
+	}
+	SRunner *sr = srunner_create(secure_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
