@@ -107,8 +107,10 @@ START_TEST(test_contract_kept)
 
 		unsigned char *z = mm_calloc(sizes[i], 1);
 		ck_assert_ptr_nonnull(z);
+		unsigned char any = 0;
 		for (size_t k = 0; k < sizes[i]; k++)
-			ck_assert_uint_eq(z[k], 0);
+			any |= z[k];
+		ck_assert_uint_eq(any, 0);
 		mm_free(z);
 
 		unsigned char *a = mm_aligned_alloc(4096, sizes[i]);
@@ -267,8 +269,8 @@ int main(int argc, char **argv)
 	(void)argc;
 	if (!mode || strcmp(mode, "1") != 0) {
 		setenv("LIBMM_SECURE", "1", 1);
-		execv("/proc/self/exe", argv);
-		perror("check_secure: execv /proc/self/exe");
+		execv(argv[0], argv);
+		perror("check_secure: execv");
 		return EXIT_FAILURE;
 	}
 	SRunner *sr = srunner_create(secure_suite());
