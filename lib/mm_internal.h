@@ -498,7 +498,11 @@ static inline void mmi_pagemap_resize(struct mmi_region *r, uintptr_t old_end, u
 #define MMI_SLAB_POW2_CLASSES 28	/* those up to 4096 */
 #define MMI_SLAB_CLASSES 40
 
-enum { MMI_SLOT_UNUSED, MMI_SLOT_USED, MMI_SLOT_FREE, MMI_SLOT_REMOTE };
+/* QUARANTINE: freed by the program, held back from reuse by the secure
+ * mode (secure.c); free to the program, in use to the page.  Each shard
+ * holds back the last MMI_QUARANTINE slots its thread freed. */
+#define MMI_QUARANTINE 256
+enum { MMI_SLOT_UNUSED, MMI_SLOT_USED, MMI_SLOT_FREE, MMI_SLOT_REMOTE, MMI_SLOT_QUARANTINE };
 
 struct mmi_shard;
 
@@ -639,6 +643,11 @@ MMI_HIDDEN void *mmi_slab_carve(struct mmi_slab_page *page);
 /* Slots of page in use (USED or REMOTE), counted from the state bytes:
  * the fast paths keep no count. */
 MMI_HIDDEN size_t mmi_slab_page_used(const struct mmi_slab_page *page);
+/* The secure mode's quarantine: the USED slot p becomes QUARANTINE (any
+ * thread; the verdict of a free otherwise), and later USED again, by the
+ * thread that held it, just before it is freed for real. */
+MMI_HIDDEN enum mmi_slab_verdict mmi_slab_hold(struct mmi_slab_page *page, void *p);
+MMI_HIDDEN void mmi_slab_unhold(struct mmi_slab_page *page, void *p);
 /* Whether no slot of page is in use (stops at the first that is). */
 MMI_HIDDEN int mmi_slab_page_empty(const struct mmi_slab_page *page);
 MMI_HIDDEN _Noreturn __attribute__((cold)) void mmi_slab_corrupt(const void *slot);
@@ -785,6 +794,9 @@ struct mmi_shard {
 	uint64_t next_sweep;				/* owner: when empty pages are
 							 * looked for again (ms) */
 	unsigned queued;				/* owner: pages in the queues */
+	unsigned quarantine_next;			/* owner: the oldest entry */
+	void *quarantine[MMI_QUARANTINE];		/* owner: secure mode's freed
+							 * slots held back, FIFO */
 	unsigned fresh_since_park;			/* owner: pages taken since
 							 * empty ones were last parked */
 };
@@ -944,6 +956,8 @@ MMI_HIDDEN void mmi_secure_free(struct mm_heap *h, void *p);
 MMI_HIDDEN void *mmi_secure_realloc(struct mm_heap *h, void *p, size_t size);
 MMI_HIDDEN size_t mmi_secure_usable(struct mm_heap *h, const void *p);
 MMI_HIDDEN void mmi_secure_fill_freed(void *slot, size_t bsize);
+/* Death with "write after free" if a slot s holds back was written to. */
+MMI_HIDDEN void mmi_secure_check_quarantine(struct mmi_shard *s);
 
 /* fatal.c: the one-line fatal messages */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);

@@ -19,6 +19,12 @@
  * is handed out again: a write into a freed block ("write after free")
  * is found at the next malloc of its size.  New slots are filled when
  * carved (slab.c), so every slot handed out is checked the same way.
+ * A freed slot is not reused at once: each thread's shard holds back the
+ * last MMI_QUARANTINE slots it freed (state QUARANTINE: a second free of
+ * one is a double free), and frees the oldest for real as a new one
+ * comes in, so a dangling pointer does not meet a new block at once.
+ * A held slot is filled whole, and checked whole when it leaves, when its
+ * thread exits and when the program does: a write into it is found then.
  *
  * The fast paths (fastpath.h) never run: a thread's fast shard stays
  * mmi_shard_none, so every call comes through the general functions of
@@ -85,13 +91,13 @@ void mmi_secure_fill_freed(void *slot, size_t bsize)
 	memset((char *)slot + sizeof(uintptr_t), MMI_FREED_BYTE, bsize - sizeof(uintptr_t));
 }
 
-/* A slot handed out must hold the fill it was given when freed or carved
- * (compared a chunk at a time against a buffer of the fill). */
-static void check_freed_fill(const void *slot, size_t bsize)
+/* Bytes [from, bsize) of a slot must hold the fill it was given when
+ * freed or carved (compared a chunk at a time against a buffer of it). */
+static void check_fill_from(const void *slot, size_t from, size_t bsize)
 {
 	static unsigned char fill[1024];
-	const unsigned char *b = (const unsigned char *)slot + sizeof(uintptr_t);
-	size_t left = bsize - sizeof(uintptr_t);
+	const unsigned char *b = (const unsigned char *)slot + from;
+	size_t left = bsize - from;
 
 	if (!fill[0])
 		memset(fill, MMI_FREED_BYTE, sizeof fill);	/* same bytes by every thread */
@@ -102,6 +108,12 @@ static void check_freed_fill(const void *slot, size_t bsize)
 		b += k;
 		left -= k;
 	}
+}
+
+/* A slot handed out: past its first word (a free list's link). */
+static void check_freed_fill(const void *slot, size_t bsize)
+{
+	check_fill_from(slot, sizeof(uintptr_t), bsize);
 }
 
 void *mmi_secure_alloc(struct mm_heap *h, size_t size, size_t align, int zero)
@@ -126,14 +138,58 @@ void *mmi_secure_alloc(struct mm_heap *h, size_t size, size_t align, int zero)
 	return p;
 }
 
+static struct mmi_slab_page *page_of_slot(const void *p)
+{
+	return mmi_slab_page_of(mmi_segment_of(p), p);
+}
+
+/* The freed slot p goes into the calling thread's quarantine (its shard
+ * of p's heap), whose oldest slot is freed for real; 0 when the thread
+ * has no shard of that heap (p is freed at once then). */
+static int quarantine(void *p)
+{
+	struct mm_heap *h = mmi_heap_of(p);
+	struct mmi_shard *s = mmi_thread_shard(h);
+	enum mmi_slab_verdict v;
+	void *old;
+
+	if (!s || s == &mmi_shard_none)
+		return 0;
+	v = mmi_slab_hold(page_of_slot(p), p);
+	if (v != MMI_SLAB_OK)	/* freed by another thread meanwhile */
+		mmi_fatal(v == MMI_SLAB_DOUBLE_FREE ? "double free" : "invalid pointer", p);
+	old = s->quarantine[s->quarantine_next];
+	s->quarantine[s->quarantine_next] = p;
+	s->quarantine_next = (s->quarantine_next + 1) % MMI_QUARANTINE;
+	if (old) {
+		/* whole: no link was ever written into a held slot */
+		check_fill_from(old, 0, page_of_slot(old)->bsize);
+		mmi_slab_unhold(page_of_slot(old), old);
+		mmi_engine_free(h, old);
+	}
+	return 1;
+}
+
+void mmi_secure_check_quarantine(struct mmi_shard *s)
+{
+	for (size_t i = 0; s && i < MMI_QUARANTINE; i++) {
+		const void *p = s->quarantine[i];
+		if (p)
+			check_fill_from(p, 0, page_of_slot(p)->bsize);
+	}
+}
+
 void mmi_secure_free(struct mm_heap *h, void *p)
 {
 	int slab;
 	size_t usable = mmi_engine_usable(h, p, MMI_OP_FREE, &slab);
 
 	(void)unseal(p, usable);
-	if (slab)
-		mmi_secure_fill_freed(p, usable);
+	if (slab) {
+		memset(p, MMI_FREED_BYTE, usable);	/* the first word too: held, no link */
+		if (quarantine(p))
+			return;
+	}
 	mmi_engine_free(h, p);
 }
 

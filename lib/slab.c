@@ -123,6 +123,24 @@ enum mmi_slab_verdict mmi_slab_free_remote(struct mmi_segment *seg, struct mmi_s
 	return MMI_SLAB_OK;
 }
 
+enum mmi_slab_verdict mmi_slab_hold(struct mmi_slab_page *page, void *p)
+{
+	enum mmi_slab_verdict v = mmi_slab_classify(page, p);
+	unsigned char expect = MMI_SLOT_USED;
+
+	if (v != MMI_SLAB_OK)
+		return v;
+	if (!__atomic_compare_exchange_n(&page->state[mmi_slab_granule(p)], &expect,
+					 MMI_SLOT_QUARANTINE, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return expect == MMI_SLOT_UNUSED ? MMI_SLAB_INVALID : MMI_SLAB_DOUBLE_FREE;
+	return MMI_SLAB_OK;
+}
+
+void mmi_slab_unhold(struct mmi_slab_page *page, void *p)
+{
+	__atomic_store_n(&page->state[mmi_slab_granule(p)], MMI_SLOT_USED, __ATOMIC_RELAXED);
+}
+
 /* The owner takes every remote free of page; how many it took. */
 unsigned mmi_slab_collect(struct mmi_segment *seg, struct mmi_slab_page *page)
 {
@@ -167,7 +185,7 @@ size_t mmi_slab_page_used(const struct mmi_slab_page *page)
 
 	for (size_t i = 0; i < carved; i++) {
 		unsigned char st = __atomic_load_n(mmi_slab_slot_state(page, i), __ATOMIC_RELAXED);
-		used += st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE;
+		used += st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE || st == MMI_SLOT_QUARANTINE;
 	}
 	return used;
 }
@@ -178,7 +196,7 @@ int mmi_slab_page_empty(const struct mmi_slab_page *page)
 
 	for (size_t i = 0; i < carved; i++) {
 		unsigned char st = __atomic_load_n(mmi_slab_slot_state(page, i), __ATOMIC_RELAXED);
-		if (st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE)
+		if (st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE || st == MMI_SLOT_QUARANTINE)
 			return 0;
 	}
 	return 1;

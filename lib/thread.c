@@ -46,6 +46,8 @@ static void thread_exit(void *arg)
 	t->state = MMI_THREAD_GONE;
 	t->fast = &mmi_shard_none;
 	t->shard = NULL;
+	if (mmi_secure_mode)
+		mmi_secure_check_quarantine(s);
 	if (s)
 		mmi_shard_abandon(s);
 	for (unsigned i = 0; i < MMI_THREAD_HEAPS; i++)

@@ -6,8 +6,9 @@
  * The API keeps its contract (contents, alignment, errno, realloc's
  * rules), mm_usable_size gives the size asked for, a write of one byte
  * past it is found when the block is freed, reallocated or measured
- * ("heap overflow"), a write into a freed small block is found when the
- * block is handed out again ("write after free"), blocks of every engine
+ * ("heap overflow"), a freed small block is held back from reuse and a
+ * write into it is found when it leaves ("write after free"), blocks of
+ * every engine
  * (slab, medium, large, aligned) and of other heaps are sealed, a pool is
  * left as it is, and threads free each other's blocks.  The misuses run
  * in a forked child whose one line of stderr and SIGABRT are checked.
@@ -147,14 +148,18 @@ START_TEST(test_overflow_found)
 }
 END_TEST
 
-static void reuse_after_write(unsigned char *p)
+/* The write lands while the block is held back; it is found when the
+ * block leaves the quarantine (enough frees after it). */
+static void write_then_free_more(unsigned char *p)
 {
+	static void *more[400];
+
+	for (int i = 0; i < 400; i++)
+		more[i] = mm_malloc(100);
 	mm_free(p);
 	p[50] = 1;
-	for (int i = 0; i < 4; i++) {
-		void *volatile q = mm_malloc(100);
-		(void)q;
-	}
+	for (int i = 0; i < 400; i++)
+		mm_free(more[i]);
 }
 
 START_TEST(test_write_after_free_found)
@@ -162,8 +167,28 @@ START_TEST(test_write_after_free_found)
 	unsigned char *p = mm_malloc(100);
 
 	ck_assert_ptr_nonnull(p);
-	expect_death(reuse_after_write, p, "write after free");
+	expect_death(write_then_free_more, p, "write after free");
 	mm_free(p);
+}
+END_TEST
+
+/* A freed block is not handed out again at once, and freeing it again
+ * while it is held back is a double free. */
+START_TEST(test_quarantine_delays_reuse)
+{
+	unsigned char *p = mm_malloc(64), *q[100];
+
+	ck_assert_ptr_nonnull(p);
+	mm_free(p);
+	for (int i = 0; i < 100; i++) {
+		q[i] = mm_malloc(64);
+		ck_assert_ptr_nonnull(q[i]);
+		ck_assert_ptr_ne(q[i], p);
+	}
+	expect_death(free_it, p, "double free");
+	for (int i = 0; i < 100; i++)
+		mm_free(q[i]);
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
 }
 END_TEST
 
@@ -253,6 +278,7 @@ static Suite *secure_suite(void)
 	tcase_add_test(tc, test_contract_kept);
 	tcase_add_test(tc, test_overflow_found);
 	tcase_add_test(tc, test_write_after_free_found);
+	tcase_add_test(tc, test_quarantine_delays_reuse);
 	tcase_add_test(tc, test_misuse_still_named);
 	tcase_add_test(tc, test_heaps_and_pools);
 	tcase_add_test(tc, test_cross_thread_frees);

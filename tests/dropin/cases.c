@@ -147,7 +147,8 @@ static void run(const char *what)
 		sink = filled(32);
 	} else if (!strcmp(what, "uaf-write-metadata")) {
 		p = filled(48);
-		expect("heap corruption at", p);
+		expect("heap corruption at", p);	/* the link, by default */
+		expect("write after free", p);		/* a held block, secure */
 		free(p);
 		memset(p, 0x41, 8);
 		sink = filled(48);
