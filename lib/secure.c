@@ -95,12 +95,10 @@ void mmi_secure_fill_freed(void *slot, size_t bsize)
  * freed or carved (compared a chunk at a time against a buffer of it). */
 static void check_fill_from(const void *slot, size_t from, size_t bsize)
 {
-	static unsigned char fill[1024];
+	static const unsigned char fill[1024] = { [0 ... 1023] = MMI_FREED_BYTE };
 	const unsigned char *b = (const unsigned char *)slot + from;
 	size_t left = bsize - from;
 
-	if (!fill[0])
-		memset(fill, MMI_FREED_BYTE, sizeof fill);	/* same bytes by every thread */
 	while (left) {
 		size_t k = left < sizeof fill ? left : sizeof fill;
 		if (memcmp(b, fill, k) != 0)
