@@ -201,10 +201,10 @@ static void secure_from_env(void)
 	const char *s = getenv("LIBMM_SECURE");
 
 #ifdef MMI_SECURE_DEFAULT
-	mmi_secure_mode = 1;
+	mmi_secure_set("1");
 #endif
 	if (s && *s)
-		mmi_secure_mode = strcmp(s, "0") != 0;
+		mmi_secure_set(s);
 }
 
 struct mm_heap *mmi_default_heap_init(void)

@@ -949,6 +949,8 @@ MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
 /* secure.c: the secure mode (0: off; set once, before the first block) */
 MMI_HIDDEN extern int mmi_secure_mode;
+/* From LIBMM_SECURE: "0" off, "zero" on with zero on free, else on. */
+MMI_HIDDEN void mmi_secure_set(const char *how);
 #define MMI_SECURE_TAIL 16u		/* canary bytes and the size word */
 #define MMI_FREED_BYTE 0xdf		/* a freed slot's bytes past its link */
 MMI_HIDDEN void *mmi_secure_alloc(struct mm_heap *h, size_t size, size_t align, int zero);

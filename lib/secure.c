@@ -25,6 +25,8 @@
  * comes in, so a dangling pointer does not meet a new block at once.
  * A held slot is filled whole, and checked whole when it leaves, when its
  * thread exits and when the program does: a write into it is found then.
+ * LIBMM_SECURE=zero fills with zeros instead, and zeroes medium and large
+ * blocks too when they are freed (zero on free).
  *
  * The fast paths (fastpath.h) never run: a thread's fast shard stays
  * mmi_shard_none, so every call comes through the general functions of
@@ -37,6 +39,21 @@
 #include "mm_internal.h"
 
 int mmi_secure_mode;
+
+/* LIBMM_SECURE=zero: freed memory is zeroed (no secret outlives its
+ * block), and a freed small block's zeros are what is checked. */
+static int zero_on_free;
+
+void mmi_secure_set(const char *how)
+{
+	mmi_secure_mode = strcmp(how, "0") != 0;
+	zero_on_free = strcmp(how, "zero") == 0;
+}
+
+static unsigned char freed_byte(void)
+{
+	return zero_on_free ? 0 : MMI_FREED_BYTE;
+}
 
 /* The canary of block p: the secret and the address, so that no one
  * constant written over it goes unnoticed; never a zero byte (a string's
@@ -88,19 +105,21 @@ static size_t unseal(const void *p, size_t usable)
 
 void mmi_secure_fill_freed(void *slot, size_t bsize)
 {
-	memset((char *)slot + sizeof(uintptr_t), MMI_FREED_BYTE, bsize - sizeof(uintptr_t));
+	memset((char *)slot + sizeof(uintptr_t), freed_byte(), bsize - sizeof(uintptr_t));
 }
 
 /* Bytes [from, bsize) of a slot must hold the fill it was given when
  * freed or carved (compared a chunk at a time against a buffer of it). */
 static void check_fill_from(const void *slot, size_t from, size_t bsize)
 {
-	static const unsigned char fill[1024] = { [0 ... 1023] = MMI_FREED_BYTE };
+	static const unsigned char pattern[1024] = { [0 ... 1023] = MMI_FREED_BYTE };
+	static const unsigned char zeros[1024];
+	const unsigned char *fill = zero_on_free ? zeros : pattern;
 	const unsigned char *b = (const unsigned char *)slot + from;
 	size_t left = bsize - from;
 
 	while (left) {
-		size_t k = left < sizeof fill ? left : sizeof fill;
+		size_t k = left < sizeof pattern ? left : sizeof pattern;
 		if (memcmp(b, fill, k) != 0)
 			mmi_fatal("write after free", slot);
 		b += k;
@@ -184,9 +203,11 @@ void mmi_secure_free(struct mm_heap *h, void *p)
 
 	(void)unseal(p, usable);
 	if (slab) {
-		memset(p, MMI_FREED_BYTE, usable);	/* the first word too: held, no link */
+		memset(p, freed_byte(), usable);	/* the first word too: held, no link */
 		if (quarantine(p))
 			return;
+	} else if (zero_on_free) {
+		memset(p, 0, usable);
 	}
 	mmi_engine_free(h, p);
 }

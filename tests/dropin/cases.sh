@@ -1,7 +1,7 @@
 #!/bin/sh
 # The fourteen classic heap misuses (tests/dropin/cases.c), each run linked
 # with the drop-in and under LD_PRELOAD, in the default mode (LIBMM_SECURE=0)
-# and in the secure mode (LIBMM_SECURE=1).  A case libmm catches must end
+# and in the secure mode (LIBMM_SECURE=1, and =zero: freed memory zeroed).  A case libmm catches must end
 # the process by SIGABRT after exactly the line the program announced on
 # standard output, "libmm: fatal: <fault> 0x<address>".  The secure mode
 # catches all fourteen.  The default mode catches twelve: a 1-byte
@@ -50,7 +50,7 @@ not_caught() {
 	fi
 }
 
-for secure in 0 1; do
+for secure in 0 1 zero; do
 	for case in $caught $secure_only; do
 		verdict=check
 		case "$secure: $secure_only " in 0:*" $case "*) verdict=not_caught ;; esac
