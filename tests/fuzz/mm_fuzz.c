@@ -21,8 +21,9 @@
  *
  * Input layout: byte 0 picks the heap kind (unless MM_FUZZ_KIND pins it,
  * read once at start: default, good, first, best, nolock or pool), byte 1
- * its variant (program break, fit policy and locking of explicit heaps),
- * then for a pool three bytes of buffer offset and length.  Operations
+ * its variant (program break, fit policy and locking of explicit heaps;
+ * bit 7: destroy an explicit heap with its blocks still allocated), then
+ * for a pool three bytes of buffer offset and length.  Operations
  * follow, each an opcode byte (the low four bits the operation, the high
  * four a variant such as which entry point to call) and its arguments.
  * Bytes missing at the end read as zero.  MM_FUZZ_TRACE=1 prints each
@@ -33,6 +34,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -207,6 +209,7 @@ static struct run {
 	unsigned flags;
 	unsigned char *pool_buf;
 	size_t pool_len;
+	int destroy_full;	/* end by destroying the heap with its blocks */
 	struct block live[MAX_LIVE];
 	size_t nlive;
 	size_t live_bytes;	/* sum of ext */
@@ -463,7 +466,9 @@ static void op_calloc(unsigned v)
 
 static void op_aligned(unsigned v)
 {
-	size_t align = (size_t)1 << (in_u8() % 17), req = in_size();
+	unsigned a = in_u8();
+	/* up to 64 KiB, and now and then up to 4 MiB */
+	size_t align = (size_t)1 << ((a & 0xe0) == 0xe0 ? 17 + a % 6 : a % 17), req = in_size();
 	unsigned char *p;
 
 	if (!room_for(req + align))
@@ -828,6 +833,9 @@ static void op_inspect(void)
 
 	if (!run.pool && mm_usable_size(NULL) != 0)
 		finding("mm_usable_size(NULL) is not 0");
+	if (mm_version_number() != LIBMM_VERSION_NUMBER ||
+	    strcmp(mm_version(), LIBMM_VERSION_STRING) != 0)
+		finding("mm_version says %s (%d)", mm_version(), mm_version_number());
 	if (!run.nlive)
 		return;
 	b = &run.live[i % run.nlive];
@@ -835,6 +843,45 @@ static void op_inspect(void)
 	if (!run.pool && mm_usable_size(b->p) != b->ext)
 		finding("mm_usable_size(%p) went from %zu to %zu", (void *)b->p, b->ext,
 			mm_usable_size(b->p));
+}
+
+/* Heaps that must not be made, and the one that cannot be destroyed. */
+static void bad_heap_arguments(unsigned which)
+{
+	static _Alignas(16) unsigned char small[512];
+	mm_heap_t *h = NULL;
+	const char *what;
+
+	errno = 0;
+	switch (which % 6) {
+	case 0:
+		what = "destroying the default heap";
+		mm_heap_destroy(mm_default_heap());
+		break;
+	case 1:
+		what = "two fit policies";
+		h = mm_heap_create(MM_FIT_FIRST | MM_FIT_BEST);
+		break;
+	case 2:
+		what = "both memory sources";
+		h = mm_heap_create(MM_SOURCE_MMAP | MM_SOURCE_BRK);
+		break;
+	case 3:
+		what = "an unknown flag";
+		h = mm_heap_create(0x8000u);
+		break;
+	case 4:
+		what = "a pool of 512 bytes";
+		h = mm_heap_create_in(small, sizeof small, 0);
+		break;
+	default:
+		what = which & 8 ? "a pool on the program break" : "a pool at NULL";
+		h = which & 8 ? mm_heap_create_in(small, sizeof small, MM_SOURCE_BRK)
+			      : mm_heap_create_in(NULL, 1u << 20, 0);
+		break;
+	}
+	if (h || errno != EINVAL)
+		finding("%s: %p, errno %d, not EINVAL", what, (void *)h, errno);
 }
 
 /* Calls that must fail, with their errno, and change nothing. */
@@ -902,9 +949,7 @@ static void op_errors(unsigned v)
 			finding("mm_heap_stats into NULL: errno %d", errno);
 		break;
 	default:
-		mm_heap_destroy(mm_default_heap());
-		if (errno != EINVAL)
-			finding("destroying the default heap: errno %d", errno);
+		bad_heap_arguments(arg);
 		break;
 	}
 	stats_or_die(&after);
@@ -915,16 +960,153 @@ static void op_errors(unsigned v)
 			after.in_use_bytes);
 }
 
+/* --- Other threads and other heaps ----------------------------------------------------- */
+
+/*
+ * A thread made for one step and joined at its end: it frees a block the
+ * main thread allocated (a remote free onto the main thread's pages), or
+ * allocates blocks and exits, leaving its pages to whichever thread comes
+ * next.  The main thread waits for it, so even a heap without a lock is
+ * used by one thread at a time.
+ */
+#define THREAD_MAX 16
+
+struct job {
+	mm_heap_t *heap;
+	int use_mm;		/* mm_free/mm_malloc rather than mm_heap_* */
+	void *free_me;
+	size_t count, req;
+	void *got[THREAD_MAX];
+	int err[THREAD_MAX];
+};
+
+static void *job_run(void *arg)
+{
+	struct job *j = arg;
+
+	if (j->free_me) {
+		if (j->use_mm)
+			mm_free(j->free_me);
+		else
+			mm_heap_free(j->heap, j->free_me);
+	}
+	for (size_t k = 0; k < j->count; k++) {
+		errno = 0;
+		j->got[k] = j->use_mm ? mm_malloc(j->req) : mm_heap_malloc(j->heap, j->req);
+		j->err[k] = errno;
+	}
+	return NULL;
+}
+
+static void job_start_and_join(struct job *j)
+{
+	pthread_t t;
+	int rc = pthread_create(&t, NULL, job_run, j);
+
+	if (rc != 0) {
+		/* Not libmm's doing: run it here rather than report it. */
+		job_run(j);
+		return;
+	}
+	pthread_join(t, NULL);
+}
+
+static void op_thread(unsigned v)
+{
+	size_t i = in_u8(), count = 1 + in_u8() % THREAD_MAX, req = in_size();
+	struct job j;
+
+	memset(&j, 0, sizeof j);
+	j.heap = heap_arg(v);
+	/* mm_malloc serves the default heap only; mm_free takes blocks of
+	 * any heap but a pool */
+	j.use_mm = (v & 8) && (run.kind == K_DEFAULT || (!run.pool && !(v & 1)));
+	if (v & 1) {
+		/* allocate in another thread */
+		while (j.count < count && run.nlive + j.count < MAX_LIVE &&
+		       (run.pool || run.live_bytes + (j.count + 1) * req <= LIVE_CAP))
+			j.count++;
+		j.req = req;
+	} else {
+		/* free in another thread */
+		if (!run.nlive)
+			return;
+		i %= run.nlive;
+		verify_block(&run.live[i], run.live[i].ext, "before a free in another thread");
+		j.free_me = run.live[i].p;
+		drop_block(i);
+	}
+	job_start_and_join(&j);
+	for (size_t k = 0; k < j.count; k++) {
+		unsigned char *p = j.got[k];
+		if (!p) {
+			errno = j.err[k];
+			allow_failure(req, 1);
+			continue;
+		}
+		add_block(p, req, accept_block(p, req, 16, -1));
+	}
+}
+
+/*
+ * Heaps made and destroyed within one step, beside the input's heap: the
+ * set of live heaps grows and shrinks, a thread holds pages of several
+ * heaps at once (beyond four it gives the oldest up), and a heap is
+ * destroyed with its blocks still allocated.  The input's blocks must not
+ * notice.
+ */
+#define SIDE_MAX 8
+
+static void op_side_heaps(unsigned v)
+{
+	size_t n = 1 + in_u8() % SIDE_MAX, per = in_u8() % 4, req = in_size();
+	unsigned flags = run.pool ? 0 : run.flags;
+	mm_heap_t *side[SIDE_MAX];
+	struct block got[SIDE_MAX][4];
+
+	if (req > (1u << 20))
+		req = 1u << 20;
+	for (size_t k = 0; k < n; k++) {
+		side[k] = mm_heap_create(flags);
+		if (!side[k])
+			finding("mm_heap_create(%#x) for a side heap failed, errno %d", flags, errno);
+		for (size_t m = 0; m < per; m++) {
+			struct block *b = &got[k][m];
+			b->p = mm_heap_malloc(side[k], req);
+			if (!b->p)
+				finding("NULL (errno %d) for %zu bytes in a side heap", errno, req);
+			b->req = req;
+			b->ext = usable_size_or_die(b->p, req);
+			fill_block(b);
+		}
+	}
+	/* the input's heap in between */
+	op_malloc(v, req);
+	for (size_t k = 0; k < n; k++) {
+		size_t d = v & 1 ? n - 1 - k : k;
+		for (size_t m = 0; m < per; m++) {
+			verify_block(&got[d][m], got[d][m].ext, "in a side heap");
+			/* half the time, leave them to mm_heap_destroy */
+			if (v & 4)
+				mm_heap_free(side[d], got[d][m].p);
+		}
+		if (mm_heap_check(side[d]) != 0)
+			finding("mm_heap_check says side heap %zu is corrupt", d);
+		mm_heap_destroy(side[d]);
+	}
+	verify_all("after side heaps were destroyed");
+}
+
 /* --- One input ------------------------------------------------------------------------- */
 
 enum op {
-	OP_MALLOC, OP_MALLOC2, OP_CALLOC, OP_REALLOC, OP_REALLOC2, OP_ALIGNED,
+	OP_MALLOC, OP_OTHERS, OP_CALLOC, OP_REALLOC, OP_REALLOC2, OP_ALIGNED,
 	OP_FREE, OP_FREE2, OP_FREE_MANY, OP_BURST, OP_CHECK, OP_WALK, OP_STATS,
 	OP_TRIM, OP_OPTION, OP_MISC,
 };
 
 static const char *const op_name[16] = {
-	"malloc", "malloc", "calloc", "realloc", "realloc", "aligned alloc",
+	"malloc", "threads or heaps", "calloc", "realloc", "realloc", "aligned alloc",
 	"free", "free", "free many", "burst", "check", "walk", "stats",
 	"trim", "option", "inspect or errors",
 };
@@ -958,6 +1140,7 @@ static int heap_open(void)
 
 	run.heap = NULL;
 	run.pool = 0;
+	run.destroy_full = run.kind != K_DEFAULT && (variant & 0x80);
 	switch (run.kind) {
 	case K_DEFAULT:
 		run.flags = 0;
@@ -1010,15 +1193,20 @@ static void heap_close(void)
 
 	run.op = "end of input";
 	verify_all("at the end of the input");
-	while (run.nlive) {
-		mm_heap_free(heap_arg(0), run.live[run.nlive - 1].p);
-		drop_block(run.nlive - 1);
+	if (!run.destroy_full) {
+		while (run.nlive) {
+			mm_heap_free(heap_arg(0), run.live[run.nlive - 1].p);
+			drop_block(run.nlive - 1);
+		}
 	}
 	check_or_die();
 	stats_or_die(&st);
-	if (st.in_use_blocks || st.in_use_bytes)
-		finding("all freed, yet stats say %zu blocks of %zu bytes in use",
-			st.in_use_blocks, st.in_use_bytes);
+	if (st.in_use_blocks != run.nlive || (!run.nlive && st.in_use_bytes))
+		finding("%zu blocks left, yet stats say %zu blocks of %zu bytes in use",
+			run.nlive, st.in_use_blocks, st.in_use_bytes);
+	/* mm_heap_destroy frees what is left */
+	run.nlive = 0;
+	run.live_bytes = 0;
 	if (run.heap)
 		mm_heap_destroy(run.heap);
 	if (run.pool)
@@ -1050,8 +1238,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		run.op = op_name[code & 15];
 		switch (code & 15) {
 		case OP_MALLOC:
-		case OP_MALLOC2:
 			op_malloc(v, in_size());
+			break;
+		case OP_OTHERS:
+			if (v & 2) {
+				run.op = "side heaps";
+				op_side_heaps(v);
+			} else {
+				run.op = "another thread";
+				op_thread(v);
+			}
 			break;
 		case OP_CALLOC:
 			op_calloc(v);
