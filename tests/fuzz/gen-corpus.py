@@ -8,7 +8,8 @@ described at the top of mm_fuzz.c (and keep the two in step):
 
 Each heap kind gets a few short programs: one that touches every
 operation, one of large and medium blocks, one that fills and empties
-(slab pages, a small pool) and one of resizing.
+(slab pages, a small pool), one of resizing and one of other threads and
+other heaps.
 """
 import os
 import struct
@@ -16,8 +17,9 @@ import sys
 
 KINDS = ["default", "good", "first", "best", "nolock", "pool"]
 
-(MALLOC, CALLOC, REALLOC, ALIGNED, FREE, FREE_MANY, BURST, CHECK, WALK,
- STATS, TRIM, OPTION, MISC) = (0, 2, 3, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15)
+(MALLOC, OTHERS, CALLOC, REALLOC, ALIGNED, FREE, FREE_MANY, BURST, CHECK,
+ WALK, STATS, TRIM, OPTION, MISC) = (0, 1, 2, 3, 5, 6, 8, 9, 10, 11, 12, 13,
+                                     14, 15)
 
 
 def op(code, variant=0):
@@ -69,6 +71,23 @@ def realloc(slot, mode, arg=b"", v=0):
     return op(REALLOC, v) + u8(slot) + u8(mode) + arg
 
 
+def threads(kind, variant):
+    """Frees and allocations in other threads, side heaps made and
+    destroyed beside the input's heap; the heap destroyed full at the end
+    (variant bit 7)."""
+    return (header(kind, variant | 0x80, pool_len=1 << 20)
+            + malloc(40) + malloc(40) + malloc(5000) + malloc(200000)
+            + op(OTHERS, 0) + u8(0) + u8(0) + size(0)         # free, remote
+            + op(OTHERS, 1) + u8(0) + u8(7) + size(96)        # 8 allocated
+            + op(OTHERS, 9) + u8(0) + u8(3) + size(20000)     # mm_malloc
+            + op(OTHERS, 8) + u8(2) + u8(0) + size(0)         # mm_free
+            + op(FREE) + u8(3)
+            + op(OTHERS, 1) + u8(0) + u8(2) + size(64)
+            + op(OTHERS, 2) + u8(5) + u8(3) + size(300)       # 6 side heaps
+            + op(OTHERS, 7) + u8(2) + u8(2) + size(150000)    # freed first
+            + op(STATS) + op(WALK) + op(CHECK))
+
+
 def every_op(kind, variant):
     """Each operation once or twice, in an order that makes them bite."""
     return (header(kind, variant, pool_offset=3, pool_len=256 * 1024)
@@ -97,6 +116,9 @@ def every_op(kind, variant):
             + op(MISC, 11) + u16(0) + u8(0)
             + op(MISC, 13) + u16(0) + u8(0)
             + op(MISC, 15) + u16(0) + u8(0)
+            + op(MISC, 15) + u16(0) + u8(1)
+            + op(MISC, 15) + u16(0) + u8(4)
+            + op(ALIGNED) + u8(0xe3) + size(3000)
             + realloc(0, 2)
             + op(TRIM) + u8(0)
             + op(FREE_MANY) + u8(0) + u8(1)
@@ -163,7 +185,8 @@ def main():
     for kind in KINDS:
         for v in variants[kind]:
             for name, make in (("ops", every_op), ("large", large),
-                               ("churn", churn), ("resize", resize)):
+                               ("churn", churn), ("resize", resize),
+                               ("threads", threads)):
                 path = os.path.join(out, "%s-%d-%s" % (kind, v, name))
                 with open(path, "wb") as f:
                     f.write(make(kind, v))
