@@ -12,13 +12,22 @@
 #   FUZZ_ARGS   more libFuzzer options, if any
 #
 # Each kind starts from the seeds plus what earlier runs in WORK found
-# (make clean forgets those).  Exits 1 if any run found something: the
-# saved input is named with the command that replays it.
+# (make clean forgets those); findings of earlier runs move to
+# WORK/<kind>/earlier/.  Exits 1 if any run found something: the saved
+# input is named with the command that replays it.
 set -u
 
 : "${FUZZER:?}" "${SEEDS:?}" "${WORK:?}" "${FUZZ_TIME:=300}" "${FUZZ_JOBS:=2}" "${FUZZ_ARGS:=}"
 if test $# -eq 0; then
 	set -- default good first best nolock pool
+fi
+# libFuzzer takes -max_total_time=0 for "no limit".
+case $FUZZ_TIME$FUZZ_JOBS in
+*[!0-9]*) echo "fuzz: FUZZ_TIME and FUZZ_JOBS must be numbers" >&2; exit 2 ;;
+esac
+if test "$FUZZ_TIME" -lt 1 || test "$FUZZ_JOBS" -lt 1; then
+	echo "fuzz: FUZZ_TIME and FUZZ_JOBS must be at least 1" >&2
+	exit 2
 fi
 
 run_kind() {
@@ -27,7 +36,11 @@ run_kind() {
 	mkdir -p "$dir/corpus" || return 1
 	cp "$SEEDS"/* "$dir/corpus/" 2>/dev/null
 	chmod -R u+w "$dir/corpus"
-	rm -f "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* "$dir"/oom-* "$dir/status"
+	rm -f "$dir/status"
+	for f in "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* "$dir"/oom-*; do
+		test -f "$f" || continue
+		mkdir -p "$dir/earlier" && mv "$f" "$dir/earlier/"
+	done
 	# -timeout: an input that runs a minute is a hang; the memory limit
 	# leaves room for two fuzzers on a small machine.
 	# shellcheck disable=SC2086 # FUZZ_ARGS is a list of options
