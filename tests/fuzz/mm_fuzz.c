@@ -700,7 +700,8 @@ static void op_walk(unsigned v)
 		finding("mm_heap_walk returned %d, errno %d", rc, errno);
 	if (walk.overflow)
 		return;
-	qsort(walk.v, walk.n, sizeof *walk.v, seen_cmp);
+	if (walk.n > 1)		/* walk.v is NULL until a block is seen */
+		qsort(walk.v, walk.n, sizeof *walk.v, seen_cmp);
 	for (size_t k = 0; k < walk.n; k++) {
 		struct seen *s = &walk.v[k];
 		if (s->p % 16)
@@ -718,7 +719,7 @@ static void op_walk(unsigned v)
 	for (size_t i = 0; i < run.nlive; i++) {
 		struct block *b = &run.live[i];
 		struct seen key = { (uintptr_t)b->p, 0, 0 }, *s;
-		s = bsearch(&key, walk.v, walk.n, sizeof *walk.v, seen_cmp);
+		s = walk.n ? bsearch(&key, walk.v, walk.n, sizeof *walk.v, seen_cmp) : NULL;
 		if (!s || !s->in_use)
 			finding("the walk %s live block %p", s ? "calls free the" : "misses the",
 				(void *)b->p);
