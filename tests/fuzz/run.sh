@@ -100,5 +100,5 @@ failed=0
 for kind in "$@"; do
 	report_kind "$kind" || failed=$((failed + 1))
 done
-echo "fuzz: $# kinds in $(($(date +%s) - start)) s, $failed failed"
+echo "fuzz: $# run(s) in $(($(date +%s) - start)) s, $failed failed"
 test "$failed" -eq 0
