@@ -184,7 +184,8 @@ static size_t layout_apply(range_fn *fn, unsigned char *p, size_t n, size_t lo,
 		return piece(fn, p, lo, hi, 0, n, seed);
 	if ((r = piece(fn, p, lo, hi, 0, EDGE, seed)) != NO_FAULT)
 		return r;
-	s = lo > EDGE ? lo - lo % STRIDE : EDGE;
+	/* stripes start at EDGE + k * STRIDE */
+	s = lo > EDGE ? lo - (lo - EDGE) % STRIDE : EDGE;
 	for (; s < n - EDGE && s < hi; s += STRIDE) {
 		size_t e = s + STRIPE < n - EDGE ? s + STRIPE : n - EDGE;
 		if ((r = piece(fn, p, lo, hi, s, e, seed)) != NO_FAULT)
@@ -1222,6 +1223,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run.end = data + size;
 	run.nlive = 0;
 	run.live_bytes = 0;
+	run.next_seed = 0;	/* the same bytes whatever ran before */
 	run.op_index = 0;
 	run.op = "heap creation";
 	first = in_u8();
