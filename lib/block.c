@@ -422,8 +422,8 @@ static int brk_trim(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b
 /* Freed spans smaller than this keep their pages. */
 #define DISCARD_MIN ((size_t)64 * 1024)
 
-/* Return the pages of the free block b past its first keep bytes (never
- * those of its header and links). */
+/* Return the pages of the free block b past its first keep bytes (0: all
+ * of them), never those of its header, links and footer. */
 static void discard_free_above(struct mmi_block *b, size_t keep)
 {
 	size_t used = MMI_HDR + 2 * sizeof(void *);
@@ -432,15 +432,6 @@ static void discard_free_above(struct mmi_block *b, size_t keep)
 
 	if (lo < hi)
 		mmi_os_discard(lo, hi);
-}
-
-/* Return the pages inside the free block b that no header or link uses. */
-static void discard_free(struct mmi_block *b)
-{
-	uintptr_t lo = (uintptr_t)b + MMI_HDR + 2 * sizeof(void *);
-	uintptr_t hi = (uintptr_t)mmi_after(b) - sizeof(size_t);
-
-	mmi_os_discard(lo, hi);
 }
 
 static int other_idle_arena(struct mm_heap *h, struct mmi_region *r)
@@ -983,7 +974,7 @@ int mmi_trim_locked(struct mm_heap *h, size_t *pad)
 		if (wholly_free(r)) {
 			if (*pad >= len) {
 				*pad -= len;
-				discard_free(r->first);
+				discard_free_above(r->first, 0);
 				continue;
 			}
 			if (r->kind == MMI_REGION_MMAP ||
@@ -1004,7 +995,7 @@ int mmi_trim_locked(struct mm_heap *h, size_t *pad)
 				break;
 			}
 			if (mmi_bsize(b) >= 2 * mmi_page_size() + MMI_MIN_BLOCK) {
-				discard_free(b);
+				discard_free_above(b, 0);
 				released = 1;
 			}
 		}

@@ -192,6 +192,7 @@ static unsigned new_origin(void)
 {
 	return __atomic_add_fetch(&origin_counter, 1, __ATOMIC_RELAXED);
 }
+
 static struct kept cache[CACHE_SLOTS];	/* under freed_lock */
 static size_t cache_bytes;		/* under freed_lock; read racily for stats */
 
@@ -371,21 +372,21 @@ static uintptr_t cache_take(size_t len, size_t *got, unsigned *origin)
 	unmap_kept(gone, n);
 	if (!e.start)
 		return 0;
-	*got = len;
 	if (e.len < len) {
+		*got = len;
 		*origin = new_origin();
 		return grow_kept(e, len);
 	}
+	*got = e.len;
 	*origin = e.origin;
 	/* the spare tail, beyond a granule, stays kept with its pages (it
 	 * expires when the whole would have): the next request of that size
 	 * faults nothing */
-	*got = granule_up(len);
-	if (e.len > *got &&
-	    !cache_put_until(e.start + *got, e.len - *got, e.expires, e.origin))
-		mmi_os_unmap((void *)(e.start + *got), e.len - *got);
-	else if (e.len <= *got)
-		*got = e.len;
+	if (e.len > granule_up(len)) {
+		*got = granule_up(len);
+		if (!cache_put_until(e.start + *got, e.len - *got, e.expires, e.origin))
+			mmi_os_unmap((void *)(e.start + *got), e.len - *got);
+	}
 	return e.start;
 }
 

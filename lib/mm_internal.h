@@ -612,6 +612,11 @@ MMI_HIDDEN void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab
  * is when (coarse ms), for the decay that discards it. */
 MMI_HIDDEN void mmi_segment_page_park(struct mmi_segment *seg, struct mmi_slab_page *page,
 	uint64_t now);
+/* now (coarse ms) as a page's idle_since: its low bits, never 0. */
+static inline uint32_t mmi_idle_stamp(uint64_t now)
+{
+	return (uint32_t)now ? (uint32_t)now : 1;
+}
 
 /* slab.c */
 MMI_HIDDEN extern const uint16_t mmi_slab_class_bsize[];

@@ -106,5 +106,5 @@ void mmi_segment_page_park(struct mmi_segment *seg, struct mmi_slab_page *page, 
 {
 	mmi_segment_page_return(seg, page);
 	page->resident = 1;
-	page->idle_since = (uint32_t)now ? (uint32_t)now : 1;
+	page->idle_since = mmi_idle_stamp(now);
 }

@@ -193,7 +193,7 @@ static void park_empty_pages(struct mmi_shard *s)
 			/* found empty twice: not a page that empties and
 			 * fills again all the time */
 			if (!pg->idle_since) {
-				pg->idle_since = (uint32_t)now ? (uint32_t)now : 1;
+				pg->idle_since = mmi_idle_stamp(now);
 				continue;
 			}
 			queue_remove(s, pg);
@@ -339,7 +339,7 @@ static int shard_release(struct mmi_shard *s, uint64_t now, uint64_t idle_ms)
 			next = pg->next;
 			if (!idle_ms)
 				mmi_slab_collect(seg, pg);
-			if (idle_ms ? !idle_enough(pg, now, idle_ms) : mmi_slab_page_used(pg) != 0)
+			if (idle_ms ? !idle_enough(pg, now, idle_ms) : !mmi_slab_page_empty(pg))
 				continue;
 			queue_remove(s, pg);
 			mmi_os_discard(pg->area, pg->area + MMI_SLAB_PAGE);
@@ -378,6 +378,7 @@ int mmi_shard_trim(struct mmi_shard *s)
 static void shard_sweep(struct mmi_shard *s)
 {
 	uint64_t now = mmi_now_ms(), decay = s->heap->decay_ms;
+	uint64_t idle = decay ? decay : 1;	/* 0 would mean "all" below */
 	int due = 0;
 
 	if (now < s->next_sweep)
@@ -386,19 +387,19 @@ static void shard_sweep(struct mmi_shard *s)
 	for (unsigned c = 0; c < MMI_SLAB_CLASSES; c++)
 		for (struct mmi_slab_page *pg = s->queue[c]; pg; pg = pg->next) {
 			mmi_slab_collect(mmi_segment_of(pg), pg);
-			if (mmi_slab_page_used(pg)) {
+			if (!mmi_slab_page_empty(pg)) {
 				pg->idle_since = 0;
 				continue;
 			}
 			if (!pg->idle_since)
-				pg->idle_since = (uint32_t)now ? (uint32_t)now : 1;
-			due |= idle_enough(pg, now, decay ? decay : 1);
+				pg->idle_since = mmi_idle_stamp(now);
+			due |= idle_enough(pg, now, idle);
 		}
 	if (!due)
-		due = parked_release(s, now, decay ? decay : 1, 1);
+		due = parked_release(s, now, idle, 1);
 	if (due) {
 		mmi_shards_lock();
-		shard_release(s, now, decay ? decay : 1);
+		shard_release(s, now, idle);
 		mmi_shards_unlock();
 	}
 }

@@ -179,14 +179,21 @@ void mmi_slab_rebuild(struct mmi_segment *seg, struct mmi_slab_page *page)
 			mmi_slab_local_push(page, (void *)(page->area + i * page->bsize));
 }
 
+/* Slot i is not free to its page: the program's, freed by another thread
+ * and not yet collected, or held back by the secure mode. */
+static int slot_in_use(const struct mmi_slab_page *page, size_t i)
+{
+	unsigned char st = __atomic_load_n(mmi_slab_slot_state(page, i), __ATOMIC_RELAXED);
+
+	return st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE || st == MMI_SLOT_QUARANTINE;
+}
+
 size_t mmi_slab_page_used(const struct mmi_slab_page *page)
 {
 	size_t carved = __atomic_load_n(&page->carved, __ATOMIC_RELAXED), used = 0;
 
-	for (size_t i = 0; i < carved; i++) {
-		unsigned char st = __atomic_load_n(mmi_slab_slot_state(page, i), __ATOMIC_RELAXED);
-		used += st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE || st == MMI_SLOT_QUARANTINE;
-	}
+	for (size_t i = 0; i < carved; i++)
+		used += slot_in_use(page, i);
 	return used;
 }
 
@@ -194,11 +201,9 @@ int mmi_slab_page_empty(const struct mmi_slab_page *page)
 {
 	size_t carved = __atomic_load_n(&page->carved, __ATOMIC_RELAXED);
 
-	for (size_t i = 0; i < carved; i++) {
-		unsigned char st = __atomic_load_n(mmi_slab_slot_state(page, i), __ATOMIC_RELAXED);
-		if (st == MMI_SLOT_USED || st == MMI_SLOT_REMOTE || st == MMI_SLOT_QUARANTINE)
+	for (size_t i = 0; i < carved; i++)
+		if (slot_in_use(page, i))
 			return 0;
-	}
 	return 1;
 }
 
