@@ -42,23 +42,34 @@ static int flags_ok(unsigned flags)
 
 /* --- The default heap ------------------------------------------------------ */
 
+/* MMI_TOOL_ON(): a memory tool watches (tool.h); 0 in default builds. */
 void *mm_malloc(size_t size)
 {
+	if (MMI_TOOL_ON())
+		return mmi_tool_alloc(NULL, 0, size);
 	return mmi_fast_malloc(size);
 }
 
 void mm_free(void *ptr)
 {
+	if (MMI_TOOL_ON()) {
+		mmi_tool_free(NULL, ptr);
+		return;
+	}
 	mmi_fast_free(ptr);
 }
 
 void *mm_calloc(size_t nmemb, size_t size)
 {
+	if (MMI_TOOL_ON())
+		return mmi_tool_calloc(NULL, nmemb, size);
 	return mmi_calloc(mmi_default_heap(), nmemb, size);
 }
 
 void *mm_realloc(void *ptr, size_t size)
 {
+	if (MMI_TOOL_ON())
+		return mmi_tool_realloc(NULL, ptr, size);
 	return mmi_realloc(NULL, ptr, size);
 }
 
@@ -70,6 +81,8 @@ void *mm_reallocarray(void *ptr, size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (MMI_TOOL_ON())
+		return mmi_tool_realloc(NULL, ptr, total);
 	return mmi_realloc(NULL, ptr, total);
 }
 
@@ -79,6 +92,8 @@ void *mm_aligned_alloc(size_t alignment, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (MMI_TOOL_ON())
+		return mmi_tool_alloc(NULL, alignment, size);
 	return mmi_aligned(mmi_default_heap(), alignment, size);
 }
 
@@ -89,7 +104,10 @@ int mm_posix_memalign(void **memptr, size_t alignment, size_t size)
 
 	if (!is_pow2(alignment) || alignment % sizeof(void *))
 		return EINVAL;	/* errno untouched */
-	p = mmi_aligned(mmi_default_heap(), alignment, size);
+	if (MMI_TOOL_ON())
+		p = mmi_tool_alloc(NULL, alignment, size);
+	else
+		p = mmi_aligned(mmi_default_heap(), alignment, size);
 	if (!p) {
 		/* out of memory: ENOMEM stays in errno as well, as glibc's
 		 * does (programs such as glibc's own tests read it) */
@@ -103,6 +121,8 @@ int mm_posix_memalign(void **memptr, size_t alignment, size_t size)
 
 size_t mm_usable_size(const void *ptr)
 {
+	if (MMI_TOOL_ON())
+		return ptr ? mmi_tool_usable(NULL, ptr) : 0;
 	return ptr ? mmi_usable(NULL, ptr) : 0;
 }
 
@@ -113,9 +133,11 @@ void mm_print_mem_list(void)
 	/* what the program printed before comes first; stdio is safe here,
 	 * before any lock is taken */
 	fflush(stdout);
+	MMI_TOOL_ENTER();
 	mmi_lock(h);
 	mmi_print_locked(h, 1);
 	mmi_unlock(h);
+	MMI_TOOL_LEAVE();
 }
 
 /* --- Explicit heaps -------------------------------------------------------- */
@@ -136,7 +158,7 @@ mm_heap_t *mm_heap_create(unsigned flags)
 		errno = ENOMEM;
 		return NULL;
 	}
-	mmi_heap_init(h, flags, MMI_FL_MAX);
+	mmi_heap_init(h, flags, MMI_FL_MAX);	/* a memcheck pool: mmi_tool_heap_new */
 	/* good fit on mmap: small blocks in per-thread slab pages, as the
 	 * default heap's (unless LIBMM_CACHE=0 turned those off) */
 	if ((h->flags & MM_FIT_GOOD) && (h->flags & MM_SOURCE_MMAP) &&
@@ -145,6 +167,7 @@ mm_heap_t *mm_heap_create(unsigned flags)
 	h->self_bytes = len;
 	mmi_count_os(h, (long)len);
 	if (mmi_heaps_add(h) != 0) {
+		mmi_tool_heap_gone(h, 0, 0);
 		if (!(flags & MM_HEAP_NOLOCK))
 			pthread_mutex_destroy(&h->lock);
 		mmi_os_unmap(h, len);
@@ -178,11 +201,15 @@ mm_heap_t *mm_heap_create_in(void *buf, size_t len, unsigned flags)
 		errno = EINVAL;
 		return NULL;
 	}
-	mmi_heaps_forget_in(lo, hi);
+	mmi_heaps_forget_in(lo, hi);	/* and their blocks, for the tools */
+	MMI_TOOL_OWN(lo, hi - lo);	/* ASan: no poison left from an old pool */
 	h = (struct mm_heap *)lo;
 	mmi_heap_init(h, flags, fl);
+	MMI_TOOL_ENTER();
 	mmi_pool_init(h, ctl, hi);
+	MMI_TOOL_LEAVE();
 	if (mmi_heaps_add(h) != 0) {
+		mmi_tool_heap_gone(h, lo, hi);
 		if (!(flags & MM_HEAP_NOLOCK))
 			pthread_mutex_destroy(&h->lock);
 		h->magic = 0;
@@ -194,7 +221,9 @@ mm_heap_t *mm_heap_create_in(void *buf, size_t len, unsigned flags)
 
 void mm_heap_destroy(mm_heap_t *heap)
 {
+	uintptr_t pool_end = 0;
 	struct mm_heap *h;
+	size_t self_bytes;
 
 	if (!heap)
 		return;
@@ -203,27 +232,40 @@ void mm_heap_destroy(mm_heap_t *heap)
 		errno = EINVAL;
 		return;
 	}
+	if (mmi_is_pool(h))
+		pool_end = h->arenas->end;
 	mmi_heaps_remove(h);
+	MMI_TOOL_ENTER();
 	mmi_release_all(h);
+	MMI_TOOL_LEAVE();
 	if (!(h->flags & MM_HEAP_NOLOCK))
 		pthread_mutex_destroy(&h->lock);
 	h->magic = 0;
-	if (h->self_bytes)
-		mmi_os_unmap(h, h->self_bytes);
+	self_bytes = h->self_bytes;
+	/* its blocks go; a pool's buffer is the caller's again */
+	mmi_tool_heap_gone(h, pool_end ? (uintptr_t)h : 0, pool_end);
+	if (self_bytes)
+		mmi_os_unmap(h, self_bytes);
 }
 
 void *mm_heap_malloc(mm_heap_t *heap, size_t size)
 {
+	if (MMI_TOOL_ON())
+		return mmi_tool_alloc(heap_arg(heap), 0, size);
 	return mmi_alloc(heap_arg(heap), size);
 }
 
 void *mm_heap_calloc(mm_heap_t *heap, size_t nmemb, size_t size)
 {
+	if (MMI_TOOL_ON())
+		return mmi_tool_calloc(heap_arg(heap), nmemb, size);
 	return mmi_calloc(heap_arg(heap), nmemb, size);
 }
 
 void *mm_heap_realloc(mm_heap_t *heap, void *ptr, size_t size)
 {
+	if (MMI_TOOL_ON())
+		return mmi_tool_realloc(heap_arg(heap), ptr, size);
 	return mmi_realloc(heap_arg(heap), ptr, size);
 }
 
@@ -235,6 +277,8 @@ void *mm_heap_aligned_alloc(mm_heap_t *heap, size_t alignment, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (MMI_TOOL_ON())
+		return mmi_tool_alloc(h, alignment, size);
 	return mmi_aligned(h, alignment, size);
 }
 
@@ -242,7 +286,9 @@ void mm_heap_free(mm_heap_t *heap, void *ptr)
 {
 	struct mm_heap *h = heap_arg(heap);
 
-	if (ptr)
+	if (MMI_TOOL_ON())
+		mmi_tool_free(h, ptr);
+	else if (ptr)
 		mmi_free(h, ptr);
 }
 
@@ -252,11 +298,17 @@ int mm_heap_walk(mm_heap_t *heap, mm_visit_fn visit, void *arg)
 {
 	struct mm_heap *h = heap_arg(heap);
 
+	int ret;
+
 	if (!visit) {
 		errno = EINVAL;
 		return -1;
 	}
-	return mmi_walk(h, visit, arg);
+	/* memcheck: the visitor's own faults go unreported too */
+	MMI_TOOL_ENTER();
+	ret = mmi_walk(h, visit, arg);
+	MMI_TOOL_LEAVE();
+	return ret;
 }
 
 int mm_heap_check(mm_heap_t *heap)
@@ -264,9 +316,11 @@ int mm_heap_check(mm_heap_t *heap)
 	struct mm_heap *h = heap_arg(heap);
 	int ret;
 
+	MMI_TOOL_ENTER();
 	mmi_lock(h);
 	ret = mmi_check_locked(h);
 	mmi_unlock(h);
+	MMI_TOOL_LEAVE();
 	return ret;
 }
 
@@ -274,9 +328,11 @@ void mm_heap_print(mm_heap_t *heap, int fd)
 {
 	struct mm_heap *h = heap_arg(heap);
 
+	MMI_TOOL_ENTER();
 	mmi_lock(h);
 	mmi_print_locked(h, fd);
 	mmi_unlock(h);
+	MMI_TOOL_LEAVE();
 }
 
 mm_heap_t *mm_default_heap(void)
@@ -286,7 +342,12 @@ mm_heap_t *mm_default_heap(void)
 
 int mm_trim(size_t pad)
 {
-	return mmi_trim_all(pad);
+	int ret;
+
+	MMI_TOOL_ENTER();
+	ret = mmi_trim_all(pad);
+	MMI_TOOL_LEAVE();
+	return ret;
 }
 
 int mm_heap_set_option(mm_heap_t *heap, int option, size_t value)
@@ -324,9 +385,11 @@ int mm_heap_stats(mm_heap_t *heap, mm_stats_t *stats, size_t stats_size)
 		errno = EINVAL;
 		return -1;
 	}
+	MMI_TOOL_ENTER();
 	mmi_lock(h);
 	mmi_stats_locked(h, &st);
 	mmi_unlock(h);
+	MMI_TOOL_LEAVE();
 	memcpy(stats, &st, stats_size < sizeof st ? stats_size : sizeof st);
 	return 0;
 }

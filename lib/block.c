@@ -85,6 +85,7 @@ static void index_insert(struct mm_heap *h, struct mmi_block *b)
 {
 	h->st.free_blocks++;
 	h->st.free_bytes += mmi_bsize(b) - MMI_HDR;
+	MMI_TOOL_OWN(&b->next_free, sizeof b->next_free);	/* the fit links b */
 	mmi_fit_of(h)->insert(h, b);
 }
 
@@ -942,13 +943,18 @@ size_t mmi_engine_usable(struct mm_heap *h, const void *p, enum mmi_op op, int *
 	return n;
 }
 
-size_t mmi_usable(struct mm_heap *h, const void *p)
+size_t mmi_usable_for(struct mm_heap *h, const void *p, enum mmi_op op)
 {
 	int slab;
 
 	if (secure(h))
-		return mmi_secure_usable(h, p);
-	return mmi_engine_usable(h, p, MMI_OP_SIZE, &slab);
+		return mmi_secure_usable(h, p, op);
+	return mmi_engine_usable(h, p, op, &slab);
+}
+
+size_t mmi_usable(struct mm_heap *h, const void *p)
+{
+	return mmi_usable_for(h, p, MMI_OP_SIZE);
 }
 
 struct mm_heap *mmi_heap_of(const void *p)

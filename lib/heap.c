@@ -39,6 +39,7 @@ void mmi_heap_init(struct mm_heap *h, unsigned flags, unsigned fl_count)
 	h->trim_threshold = MMI_DEFAULT_TRIM_THRESHOLD;
 	h->decay_ms = mmi_decay_default_ms;
 	h->grow_size = MMI_GROW_MIN;
+	mmi_tool_heap_new(h);
 }
 
 /* Everything goes back at once (mm_heap_destroy). */
@@ -372,8 +373,10 @@ void mmi_heaps_forget_in(uintptr_t lo, uintptr_t hi)
 
 	pthread_mutex_lock(&heaps_lock);
 	while ((h = mmi_heaps_next(&cursor)))
-		if ((uintptr_t)h >= lo && (uintptr_t)h < hi)
+		if ((uintptr_t)h >= lo && (uintptr_t)h < hi) {
 			set_remove(h);
+			mmi_tool_heap_gone(h, 0, 0);
+		}
 	pthread_mutex_unlock(&heaps_lock);
 }
 

@@ -260,8 +260,11 @@ __attribute__((constructor)) static void libmm_init(void)
 __attribute__((destructor)) static void libmm_fini(void)
 {
 	/* the exiting thread's freed blocks held back: written to since? */
-	if (mmi_secure_mode && mmi_thread.state == MMI_THREAD_ACTIVE)
+	if (mmi_secure_mode && mmi_thread.state == MMI_THREAD_ACTIVE) {
+		MMI_TOOL_ENTER();
 		mmi_secure_check_quarantine(mmi_thread.shard);
+		MMI_TOOL_LEAVE();
+	}
 	if (stats_fd >= 0)
 		mmi_print_stats(mmi_default_heap(), stats_fd);
 }

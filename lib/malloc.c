@@ -35,24 +35,49 @@ static int is_pow2(size_t n)
 	return n && !(n & (n - 1));
 }
 
+/* MMI_TOOL_ON(): a memory tool watches (tool.h); 0 in default builds. */
 EXPORT void *malloc(size_t size)
 {
+	if (MMI_TOOL_ON())
+		return mmi_tool_alloc(NULL, 0, size);
 	return mmi_fast_malloc(size);
+}
+
+/* inline: free stays the fast path itself, no jump to a shared copy */
+static inline __attribute__((always_inline)) void release(void *ptr)
+{
+	if (MMI_TOOL_ON()) {
+		mmi_tool_free(NULL, ptr);
+		return;
+	}
+	mmi_fast_free(ptr);
 }
 
 EXPORT void free(void *ptr)
 {
-	mmi_fast_free(ptr);
+	release(ptr);
 }
 
 EXPORT void *calloc(size_t nmemb, size_t size)
 {
+	if (MMI_TOOL_ON())
+		return mmi_tool_calloc(NULL, nmemb, size);
 	return mmi_calloc(mmi_default_heap(), nmemb, size);
 }
 
 static void *resize(void *ptr, size_t size)
 {
+	if (MMI_TOOL_ON())
+		return mmi_tool_realloc(NULL, ptr, size);
 	return mmi_realloc(ptr ? NULL : mmi_default_heap(), ptr, size);
+}
+
+/* The aligned functions' block. */
+static void *aligned(size_t alignment, size_t size)
+{
+	if (MMI_TOOL_ON())
+		return mmi_tool_alloc(NULL, alignment, size);
+	return mmi_aligned(mmi_default_heap(), alignment, size);
 }
 
 EXPORT void *realloc(void *ptr, size_t size)
@@ -78,7 +103,7 @@ EXPORT int posix_memalign(void **memptr, size_t alignment, size_t size)
 
 	if (!is_pow2(alignment) || alignment % sizeof(void *))
 		return EINVAL;	/* errno untouched */
-	p = mmi_aligned(mmi_default_heap(), alignment, size);
+	p = aligned(alignment, size);
 	if (!p) {
 		/* out of memory: ENOMEM stays in errno as well, as glibc's
 		 * does (programs such as glibc's own tests read it) */
@@ -96,7 +121,7 @@ EXPORT void *aligned_alloc(size_t alignment, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	return mmi_aligned(mmi_default_heap(), alignment, size);
+	return aligned(alignment, size);
 }
 
 /* glibc's memalign: an alignment that is not a power of two is rounded up
@@ -113,12 +138,12 @@ EXPORT void *memalign(size_t alignment, size_t size)
 			a <<= 1;
 		alignment = a;
 	}
-	return mmi_aligned(mmi_default_heap(), alignment, size);
+	return aligned(alignment, size);
 }
 
 EXPORT void *valloc(size_t size)
 {
-	return mmi_aligned(mmi_default_heap(), mmi_page_size(), size);
+	return aligned(mmi_page_size(), size);
 }
 
 EXPORT void *pvalloc(size_t size)
@@ -130,11 +155,13 @@ EXPORT void *pvalloc(size_t size)
 		return NULL;
 	}
 	size = size ? (size + ps - 1) & ~(ps - 1) : ps;
-	return mmi_aligned(mmi_default_heap(), ps, size);
+	return aligned(ps, size);
 }
 
 EXPORT size_t malloc_usable_size(void *ptr)
 {
+	if (MMI_TOOL_ON())
+		return ptr ? mmi_tool_usable(NULL, ptr) : 0;
 	return ptr ? mmi_usable(NULL, ptr) : 0;
 }
 
@@ -142,17 +169,22 @@ EXPORT size_t malloc_usable_size(void *ptr)
 EXPORT void free_sized(void *ptr, size_t size)
 {
 	(void)size;
-	mmi_fast_free(ptr);
+	release(ptr);
 }
 
 EXPORT void free_aligned_sized(void *ptr, size_t alignment, size_t size)
 {
 	(void)alignment;
 	(void)size;
-	mmi_fast_free(ptr);
+	release(ptr);
 }
 
 EXPORT int malloc_trim(size_t pad)
 {
-	return mmi_trim_all(pad);
+	int ret;
+
+	MMI_TOOL_ENTER();
+	ret = mmi_trim_all(pad);
+	MMI_TOOL_LEAVE();
+	return ret;
 }

@@ -27,6 +27,8 @@
 #define MMI_LIKELY(x) __builtin_expect(!!(x), 1)
 #define MMI_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+#include "tool.h"	/* memcheck and ASan: see there */
+
 /*
  * Test hooks: only in the test build of the library (lib/libmm-test.la,
  * -DMMI_TEST_HOOKS), which the white-box suites link statically.  A hook
@@ -112,6 +114,7 @@ static inline struct mmi_block *mmi_block_of(const void *p)
 /* Free blocks end with a copy of their size, read through the next block. */
 static inline void mmi_set_footer(struct mmi_block *b)
 {
+	MMI_TOOL_OWN((size_t *)mmi_after(b) - 1, sizeof(size_t));
 	((size_t *)mmi_after(b))[-1] = mmi_bsize(b);
 }
 static inline struct mmi_block *mmi_before(struct mmi_block *b)
@@ -128,6 +131,7 @@ static inline size_t mmi_head_load(const struct mmi_block *b)
 }
 static inline void mmi_head_store(struct mmi_block *b, size_t head)
 {
+	MMI_TOOL_OWN(&b->head, sizeof b->head);
 	__atomic_store_n(&b->head, head, __ATOMIC_RELAXED);
 }
 static inline void mmi_set_prev_free(struct mmi_block *b, int on)
@@ -142,6 +146,7 @@ static inline uintptr_t mmi_cookie_load(const struct mmi_block *b)
 }
 static inline void mmi_cookie_store(struct mmi_block *b, uintptr_t cookie)
 {
+	MMI_TOOL_OWN(&b->cookie, sizeof b->cookie);
 	__atomic_store_n(&b->cookie, cookie, __ATOMIC_RELAXED);
 }
 
@@ -351,6 +356,8 @@ MMI_HIDDEN void *mmi_aligned(struct mm_heap *h, size_t align, size_t size);
 MMI_HIDDEN void *mmi_realloc(struct mm_heap *h, void *p, size_t size);
 MMI_HIDDEN void mmi_free(struct mm_heap *h, void *p);
 MMI_HIDDEN size_t mmi_usable(struct mm_heap *h, const void *p);
+/* The same, for a block handed to op (death with the misuse named). */
+MMI_HIDDEN size_t mmi_usable_for(struct mm_heap *h, const void *p, enum mmi_op op);
 /* The engine itself, under the secure mode's checks (secure.c): a block
  * (align 16: any); free; the usable size of a live block (death with the
  * misuse named for op otherwise), *slab set for a slab slot. */
@@ -670,6 +677,7 @@ MMI_HIDDEN extern struct mmi_slab_page mmi_slab_page_none;
  */
 static inline void mmi_slab_link_store(const struct mmi_slab_page *page, void *slot, unsigned next)
 {
+	MMI_TOOL_OWN(slot, sizeof(uintptr_t));
 	__atomic_store_n((uintptr_t *)slot, (uintptr_t)next ^ page->link_key, __ATOMIC_RELAXED);
 }
 /* The first slot of page's free list for its owner -- a pop and a state
@@ -961,7 +969,7 @@ MMI_HIDDEN void mmi_secure_set(const char *how);
 MMI_HIDDEN void *mmi_secure_alloc(struct mm_heap *h, size_t size, size_t align, int zero);
 MMI_HIDDEN void mmi_secure_free(struct mm_heap *h, void *p);
 MMI_HIDDEN void *mmi_secure_realloc(struct mm_heap *h, void *p, size_t size);
-MMI_HIDDEN size_t mmi_secure_usable(struct mm_heap *h, const void *p);
+MMI_HIDDEN size_t mmi_secure_usable(struct mm_heap *h, const void *p, enum mmi_op op);
 MMI_HIDDEN void mmi_secure_fill_freed(void *slot, size_t bsize);
 /* Death with "write after free" if a slot s holds back was written to. */
 MMI_HIDDEN void mmi_secure_check_quarantine(struct mmi_shard *s);

@@ -67,6 +67,7 @@ void mmi_os_unmap(void *p, size_t len)
 {
 	int saved = errno;
 
+	MMI_TOOL_OWN(p, len);	/* ASan: the next mapping here starts clean */
 	munmap(p, len);
 	errno = saved;
 }
@@ -135,6 +136,8 @@ int mmi_brk_shrink(uintptr_t end, size_t len)
 	ok = (uintptr_t)sbrk(0) == end;
 	if (ok && len)
 		ok = sbrk(-(intptr_t)len) != (void *)-1;
+	if (ok)
+		MMI_TOOL_OWN(end - len, len);	/* ASan: as munmap */
 	pthread_mutex_unlock(&brk_lock);
 	errno = saved;
 	return ok;

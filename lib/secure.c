@@ -212,11 +212,11 @@ void mmi_secure_free(struct mm_heap *h, void *p)
 	mmi_engine_free(h, p);
 }
 
-size_t mmi_secure_usable(struct mm_heap *h, const void *p)
+size_t mmi_secure_usable(struct mm_heap *h, const void *p, enum mmi_op op)
 {
 	int slab;
 
-	return unseal(p, mmi_engine_usable(h, p, MMI_OP_SIZE, &slab));
+	return unseal(p, mmi_engine_usable(h, p, op, &slab));
 }
 
 void *mmi_secure_realloc(struct mm_heap *h, void *p, size_t size)

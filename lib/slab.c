@@ -50,6 +50,7 @@ static void *remote_mask(const struct mmi_segment *seg, const void *slot, const 
 
 static void remote_link_store(struct mmi_segment *seg, void *slot, void *next)
 {
+	MMI_TOOL_OWN(slot, sizeof(void *));
 	__atomic_store_n((void **)slot, remote_mask(seg, slot, next), __ATOMIC_RELAXED);
 }
 
@@ -70,6 +71,8 @@ void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	uintptr_t page_start = ((uintptr_t)seg + (size_t)(page - seg->pages) * MMI_SLAB_PAGE);
 
 	MMI_ASSERT(cls < MMI_SLAB_CLASSES && page->in_use);
+	/* slots of another size may have lain here, poisoned by ASan */
+	MMI_TOOL_OWN(page_start, MMI_SLAB_PAGE);
 	page->recip = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
 	page->area = page_start;
 	page->link_key = seg->link_key;

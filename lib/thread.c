@@ -46,12 +46,14 @@ static void thread_exit(void *arg)
 	t->state = MMI_THREAD_GONE;
 	t->fast = &mmi_shard_none;
 	t->shard = NULL;
+	MMI_TOOL_ENTER();
 	if (mmi_secure_mode)
 		mmi_secure_check_quarantine(s);
 	if (s)
 		mmi_shard_abandon(s);
 	for (unsigned i = 0; i < MMI_THREAD_HEAPS; i++)
 		note_drop(&t->notes[i]);
+	MMI_TOOL_LEAVE();
 }
 
 struct mmi_shard *mmi_thread_heap_shard(struct mm_heap *h, int make)
