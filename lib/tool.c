@@ -42,6 +42,7 @@ static struct mm_heap *home_of(struct mm_heap *h, const void *p)
 	return h ? h : mmi_default_heap();
 }
 
+#ifdef MMI_VALGRIND
 /* Whether p's block has a header right below it (every block but a slab
  * slot, whose neighbour below is another slot). */
 static int has_header(const void *p)
@@ -50,6 +51,7 @@ static int has_header(const void *p)
 
 	return !r || r->kind != MMI_REGION_SEGMENT;
 }
+#endif
 
 /* The size the caller asked for: where the off-limits bytes of its
  * usable ones begin. */
