@@ -85,7 +85,7 @@ static void index_insert(struct mm_heap *h, struct mmi_block *b)
 {
 	h->st.free_blocks++;
 	h->st.free_bytes += mmi_bsize(b) - MMI_HDR;
-	MMI_TOOL_OWN(&b->next_free, sizeof b->next_free);	/* the fit links b */
+	MMI_TOOL_OWN(b, sizeof *b);	/* the fit links b (ASan: see tool.h) */
 	mmi_fit_of(h)->insert(h, b);
 }
 
@@ -862,7 +862,9 @@ void *mmi_engine_realloc(struct mm_heap *h, void *p, size_t size)
 		q = mmi_alloc(h, size);
 		if (!q)
 			return NULL;
+		MMI_TOOL_OWN(q, have);
 		memcpy(q, p, have);
+		MMI_TOOL_MOVED(h, p, have);
 		mmi_free(h, p);
 		return q;
 	}
@@ -917,7 +919,9 @@ void *mmi_engine_realloc(struct mm_heap *h, void *p, size_t size)
 	q = mmi_alloc(h, size);
 	if (!q)
 		return NULL;
+	MMI_TOOL_OWN(q, have - MMI_HDR);
 	memcpy(q, p, have - MMI_HDR);
+	MMI_TOOL_MOVED(h, p, have - MMI_HDR);
 	mmi_free(h, p);
 	return q;
 }

@@ -58,7 +58,7 @@ void mmi_corrupt_locked(struct mm_heap *h, const void *addr)
 /* 1 when the free-looking block b of arena r really is a free block in
  * the index: footer, neighbours and list links agree.  A header forged by
  * an overflow fails this and is reported as corruption, not double free. */
-static int genuinely_free(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b)
+MMI_NO_ASAN static int genuinely_free(struct mm_heap *h, struct mmi_region *r, struct mmi_block *b)
 {
 	size_t size = mmi_bsize(b);
 	struct mmi_block *next;
@@ -77,7 +77,7 @@ static int genuinely_free(struct mm_heap *h, struct mmi_region *r, struct mmi_bl
  * to die, so thoroughness beats speed.  The caller holds h's lock (or the
  * region cannot change under it: a large block).
  */
-const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r, const void *p)
+MMI_NO_ASAN const char *mmi_diagnose_block(struct mm_heap *h, struct mmi_region *r, const void *p)
 {
 	uintptr_t a = (uintptr_t)p;
 	uintptr_t limit = r->kind == MMI_REGION_LARGE ? r->end : (uintptr_t)mmi_end_marker(r);

@@ -22,7 +22,7 @@ static void link_before(struct mm_heap *h, struct mmi_block *b, struct mmi_block
 		h->addr_list = b;
 }
 
-static int first_linked(struct mm_heap *h, struct mmi_block *b)
+MMI_NO_ASAN static int first_linked(struct mm_heap *h, struct mmi_block *b)
 {
 	struct mmi_block *prev = b->prev_free, *next = b->next_free;
 

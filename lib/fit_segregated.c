@@ -67,7 +67,7 @@ static void seg_insert(struct mm_heap *h, struct mmi_block *b)
 }
 
 /* 1 when b's list neighbours point back at it (or its list starts at b). */
-static int seg_linked(struct mm_heap *h, struct mmi_block *b)
+MMI_NO_ASAN static int seg_linked(struct mm_heap *h, struct mmi_block *b)
 {
 	unsigned fl, sl;
 	struct mmi_block *prev = b->prev_free, *next = b->next_free;

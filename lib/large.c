@@ -603,7 +603,9 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 		q = mmi_alloc(h, size);
 		if (!q)
 			return NULL;
+		MMI_TOOL_OWN(q, size < have ? size : have);
 		memcpy(q, p, size < have ? size : have);
+		MMI_TOOL_MOVED(h, p, have);
 		mmi_large_free(h, r, p);
 		return q;
 	}
@@ -631,7 +633,9 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 	mmi_pagemap_set((uintptr_t)m, (uintptr_t)m + len, r);
 	link_large(h, r);
 	mmi_unlock(h);
-	if ((uintptr_t)m != old_start)
+	if ((uintptr_t)m != old_start) {
 		note_reused(mmi_payload(r->first));
+		MMI_TOOL_MOVED(h, p, 0);	/* no poison where nothing is mapped */
+	}
 	return mmi_payload(r->first);
 }

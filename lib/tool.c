@@ -9,8 +9,9 @@
  * slack, and the block header is off limits as well.  mm_usable_size()
  * hands the caller its usable bytes, which become the block's size.  The
  * size asked for is not stored: it is where the tool's off-limits bytes
- * begin, which the tool tells.  realloc always moves the block (memcheck's
- * own realloc does too), so the old one is reported as freed by it.
+ * begin, which the tool tells.  realloc is the engine's, in place or not;
+ * where it moves a block, MMI_TOOL_MOVED frees the old one for the tool
+ * before the engine does (no other thread can have it yet).
  *
  * memcheck: each heap is a memcheck memory pool (anchored at the heap),
  * so that destroying a heap drops its blocks at once.  ASan: a freed
@@ -137,7 +138,8 @@ void mmi_tool_free(struct mm_heap *h, void *p)
 
 void *mmi_tool_realloc(struct mm_heap *h, void *p, size_t size)
 {
-	size_t old;
+	struct mm_heap *home;
+	size_t usable, asked, usable_q = 0;
 	void *q;
 
 	if (!p)
@@ -146,15 +148,47 @@ void *mmi_tool_realloc(struct mm_heap *h, void *p, size_t size)
 		mmi_tool_free(h, p);
 		return NULL;
 	}
-	MMI_TOOL_ENTER();
-	old = mmi_usable_for(h, p, MMI_OP_REALLOC) - MMI_TOOL_RZ;
-	MMI_TOOL_LEAVE();
-	old = asked_size(p, old);
-	q = mmi_tool_alloc(home_of(h, p), 0, size);
-	if (!q)
+	if (size > SIZE_MAX - MMI_TOOL_RZ) {
+		errno = ENOMEM;
 		return NULL;
-	memcpy(q, p, old < size ? old : size);
-	mmi_tool_free(h, p);
+	}
+	MMI_TOOL_ENTER();
+	usable = mmi_usable_for(h, p, MMI_OP_REALLOC);	/* dies on misuse */
+	MMI_TOOL_LEAVE();
+	home = home_of(h, p);
+	asked = asked_size(p, usable - MMI_TOOL_RZ);
+#ifdef MMI_ASAN
+	/* the engine may copy the whole block, or merge into it */
+	__asan_unpoison_memory_region(p, usable);
+#endif
+	MMI_TOOL_ENTER();
+	q = mmi_realloc(h, p, size + MMI_TOOL_RZ);
+	if (q)
+		usable_q = mmi_usable(home, q);
+	MMI_TOOL_LEAVE();
+	if (!q) {
+#ifdef MMI_ASAN
+		__asan_poison_memory_region((char *)p + asked, usable - asked);
+#endif
+		return NULL;
+	}
+#ifdef MMI_VALGRIND
+	if (q == p) {
+		VALGRIND_MEMPOOL_CHANGE(home, p, p, size);
+		if (size > asked)
+			VALGRIND_MAKE_MEM_UNDEFINED((char *)p + asked, size - asked);
+	} else {
+		/* the old block went with MMI_TOOL_MOVED; what was copied
+		 * counts as defined (its exact state is lost) */
+		VALGRIND_MEMPOOL_ALLOC(home, q, size);
+		VALGRIND_MAKE_MEM_DEFINED(q, asked < size ? asked : size);
+	}
+	VALGRIND_MAKE_MEM_NOACCESS((char *)q + size, usable_q - size);
+	if (has_header(q))
+		VALGRIND_MAKE_MEM_NOACCESS((char *)q - MMI_HDR, MMI_HDR);
+#else
+	hand_out(home, q, size, usable_q);
+#endif
 	return q;
 }
 

@@ -48,6 +48,8 @@
 #define MMI_TOOL_ENTER() VALGRIND_DISABLE_ERROR_REPORTING
 #define MMI_TOOL_LEAVE() VALGRIND_ENABLE_ERROR_REPORTING
 #define MMI_TOOL_OWN(addr, len) ((void)0)
+#define MMI_TOOL_MOVED(h, p, len) \
+	do { if (RUNNING_ON_VALGRIND) VALGRIND_MEMPOOL_FREE((h), (p)); } while (0)
 #elif defined(MMI_ASAN)
 #include <sanitizer/asan_interface.h>
 #define MMI_TOOLS 1
@@ -55,12 +57,25 @@
 #define MMI_TOOL_ENTER() ((void)0)
 #define MMI_TOOL_LEAVE() ((void)0)
 #define MMI_TOOL_OWN(addr, len) __asan_unpoison_memory_region((const void *)(addr), (len))
+#define MMI_TOOL_MOVED(h, p, len) \
+	do { if (!mmi_secure_mode) __asan_poison_memory_region((p), (len)); } while (0)
 #else
 #define MMI_TOOL_ON() 0
 #define MMI_TOOL_ENTER() ((void)0)
 #define MMI_TOOL_LEAVE() ((void)0)
 #define MMI_TOOL_OWN(addr, len) ((void)0)
+#define MMI_TOOL_MOVED(h, p, len) ((void)0)
 #endif
+/* Checks that read words which may not be libmm's (a header forged by an
+ * overflow points anywhere): ASan must not stop them, they judge. */
+#ifdef MMI_ASAN
+#define MMI_NO_ASAN __attribute__((no_sanitize_address))
+#else
+#define MMI_NO_ASAN
+#endif
+/* MMI_TOOL_OWN(addr, len): libmm writes its own data there next.
+ * MMI_TOOL_MOVED(h, p, len): realloc moved the block p of heap h, whose
+ * len bytes are about to be freed (0: its mapping moved whole). */
 
 struct mm_heap;
 

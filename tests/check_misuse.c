@@ -658,6 +658,7 @@ START_TEST(msg_invalid_heap_stack)
 	ck_assert_ptr_eq(pool, (mm_heap_t *)local);
 	void *p = mm_heap_malloc(pool, 100);
 	ck_assert_ptr_nonnull(p);
+	tu_unpoison(local, sizeof local);
 	memcpy(saved, local, sizeof local);
 	mm_heap_destroy(pool);
 	memcpy(local, saved, sizeof local);	/* the stale copy */

@@ -10,6 +10,16 @@
 #include <stdio.h>
 #include <unistd.h>
 
+/* In an ASan build libmm poisons the slack and the freed parts of its
+ * blocks (lib/tool.h): a test that reads a heap's raw bytes on purpose
+ * lifts the poison first. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define tu_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define tu_unpoison(p, n) ((void)(p), (void)(n))
+#endif
+
 /* The byte stored at offset i of a block filled with seed. */
 static inline unsigned char tu_pattern_byte(unsigned seed, size_t i)
 {

@@ -4,7 +4,7 @@
  * configure --enable-valgrind) or ASan (an ASan build) must report.
  *
  *   tools overflow KIND SIZE   writes one byte past a block of SIZE
- *   tools uaf KIND SIZE        reads the first byte of a freed block
+ *   tools uaf KIND SIZE [AT]   reads byte AT (0) of a freed block
  *   tools clean                no bug: blocks used up to mm_usable_size,
  *                              realloc, calloc, heaps destroyed full
  *   tools dropin SIZE          malloc(SIZE), one byte written past it (for
@@ -27,9 +27,9 @@ __attribute__((noinline)) static void poke(volatile char *p, size_t at)
 	p[at] = 'x';
 }
 
-__attribute__((noinline)) static int peek(const volatile char *p)
+__attribute__((noinline)) static int peek(const volatile char *p, size_t at)
 {
-	return p[0];
+	return p[at];
 }
 
 static mm_heap_t *heap_of_kind(const char *kind)
@@ -133,8 +133,8 @@ int main(int argc, char **argv)
 		free(p);
 		return 0;
 	}
-	if (argc != 4) {
-		fprintf(stderr, "usage: tools overflow|uaf default|pool|first SIZE | clean | dropin SIZE\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: tools overflow|uaf default|pool|first SIZE [AT] | clean | dropin SIZE\n");
 		return 2;
 	}
 	h = heap_of_kind(argv[2]);
@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 		put(h, p);
 	} else if (!strcmp(argv[1], "uaf")) {
 		put(h, p);
-		printf("%d\n", peek(p));
+		printf("%d\n", peek(p, argc == 5 ? strtoul(argv[4], NULL, 10) : 0));
 	} else {
 		return 2;
 	}
