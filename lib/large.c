@@ -370,7 +370,7 @@ static uintptr_t cache_take(size_t len, size_t *got, unsigned *origin)
 		e = cache_remove(below);
 	pthread_mutex_unlock(&freed_lock);
 	/* ASan: a freed block's poison goes, whatever is made of it now */
-	MMI_TOOL_OWN(e.start, e.len);
+	MMI_TOOL_FRESH(e.start, e.len);
 	unmap_kept(gone, n);
 	if (!e.start)
 		return 0;

@@ -72,7 +72,7 @@ void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 
 	MMI_ASSERT(cls < MMI_SLAB_CLASSES && page->in_use);
 	/* slots of another size may have lain here, poisoned by ASan */
-	MMI_TOOL_OWN(page_start, MMI_SLAB_PAGE);
+	MMI_TOOL_FRESH(page_start, MMI_SLAB_PAGE);
 	page->recip = (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize);
 	page->area = page_start;
 	page->link_key = seg->link_key;

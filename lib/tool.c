@@ -32,14 +32,28 @@
 #define MMI_TOOL_RZ 0u
 #endif
 
+/* The region of p, read as the engine reads it: a region header may lie
+ * where a freed block was (memcheck: off limits). */
+static struct mmi_region *region_of(const void *p, struct mm_heap **heap)
+{
+	struct mmi_region *r;
+
+	MMI_TOOL_ENTER();
+	r = mmi_region_of((uintptr_t)p);
+	if (r && heap)
+		*heap = r->heap;
+	MMI_TOOL_LEAVE();
+	return r;
+}
+
 /* The heap that holds p: its region's (pools have none in the pagemap,
  * and are named by the caller), or h, or the default heap. */
 static struct mm_heap *home_of(struct mm_heap *h, const void *p)
 {
-	struct mmi_region *r = mmi_region_of((uintptr_t)p);
+	struct mm_heap *heap;
 
-	if (r)
-		return r->heap;
+	if (region_of(p, &heap))
+		return heap;
 	return h ? h : mmi_default_heap();
 }
 
@@ -48,9 +62,15 @@ static struct mm_heap *home_of(struct mm_heap *h, const void *p)
  * slot, whose neighbour below is another slot). */
 static int has_header(const void *p)
 {
-	struct mmi_region *r = mmi_region_of((uintptr_t)p);
+	struct mmi_region *r = region_of(p, NULL);
+	int kind;
 
-	return !r || r->kind != MMI_REGION_SEGMENT;
+	if (!r)
+		return 1;
+	MMI_TOOL_ENTER();
+	kind = (int)r->kind;
+	MMI_TOOL_LEAVE();
+	return kind != MMI_REGION_SEGMENT;
 }
 #endif
 

@@ -48,6 +48,7 @@
 #define MMI_TOOL_ENTER() VALGRIND_DISABLE_ERROR_REPORTING
 #define MMI_TOOL_LEAVE() VALGRIND_ENABLE_ERROR_REPORTING
 #define MMI_TOOL_OWN(addr, len) ((void)0)
+#define MMI_TOOL_FRESH(addr, len) VALGRIND_MAKE_MEM_DEFINED((addr), (len))
 #define MMI_TOOL_MOVED(h, p, len) \
 	do { if (RUNNING_ON_VALGRIND) VALGRIND_MEMPOOL_FREE((h), (p)); } while (0)
 #elif defined(MMI_ASAN)
@@ -57,6 +58,7 @@
 #define MMI_TOOL_ENTER() ((void)0)
 #define MMI_TOOL_LEAVE() ((void)0)
 #define MMI_TOOL_OWN(addr, len) __asan_unpoison_memory_region((const void *)(addr), (len))
+#define MMI_TOOL_FRESH(addr, len) MMI_TOOL_OWN(addr, len)
 #define MMI_TOOL_MOVED(h, p, len) \
 	do { if (!mmi_secure_mode) __asan_poison_memory_region((p), (len)); } while (0)
 #else
@@ -64,6 +66,7 @@
 #define MMI_TOOL_ENTER() ((void)0)
 #define MMI_TOOL_LEAVE() ((void)0)
 #define MMI_TOOL_OWN(addr, len) ((void)0)
+#define MMI_TOOL_FRESH(addr, len) ((void)0)
 #define MMI_TOOL_MOVED(h, p, len) ((void)0)
 #endif
 /* Checks that read words which may not be libmm's (a header forged by an
@@ -74,6 +77,7 @@
 #define MMI_NO_ASAN
 #endif
 /* MMI_TOOL_OWN(addr, len): libmm writes its own data there next.
+ * MMI_TOOL_FRESH(addr, len): memory reused whole, as if new from the OS.
  * MMI_TOOL_MOVED(h, p, len): realloc moved the block p of heap h, whose
  * len bytes are about to be freed (0: its mapping moved whole). */
 
