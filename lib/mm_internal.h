@@ -60,6 +60,9 @@ MMI_HIDDEN extern struct mmi_test_hooks mmi_test;
 #define MMI_CHECK(c) (c)
 #endif
 
+/* The secure mode (secure.c): 0, off; set once, before the first block. */
+MMI_HIDDEN extern int mmi_secure_mode;
+
 /*
  * Internal assertions: on with configure --enable-debug (MMI_DEBUG), off
  * in release builds.  A broken invariant is reported where it breaks.
@@ -166,7 +169,9 @@ struct mmi_region {
 	struct mm_heap *heap;
 	struct mmi_region *next, *prev;	/* the heap's arenas or larges */
 	struct mmi_block *first;
-	unsigned kind;
+	uint16_t kind;
+	uint16_t guarded;	/* large, secure mode: the OS page after end is
+				 * PROT_NONE, part of the mapping (large.c) */
 	unsigned origin;	/* large: its kernel area (see large.c) */
 	uint64_t seq;		/* large: the heap's large_seq when linked */
 };
@@ -380,6 +385,8 @@ MMI_HIDDEN void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
 MMI_HIDDEN void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r,
 	void *p, size_t size);
 MMI_HIDDEN void mmi_large_validate(struct mmi_region *r, const void *p, enum mmi_op op);
+/* The whole mapping of the large region r: its guard page too. */
+MMI_HIDDEN void mmi_large_unmap(struct mmi_region *r);
 MMI_HIDDEN void mmi_large_note_freed(const void *p);
 MMI_HIDDEN int mmi_large_was_freed(const void *p);
 /* Freed mappings kept for reuse: those whose time is up (all: every one)
@@ -396,6 +403,8 @@ MMI_HIDDEN void mmi_large_unlock(void);
 MMI_HIDDEN size_t mmi_page_size(void);
 MMI_HIDDEN void *mmi_os_map(size_t len);
 MMI_HIDDEN void *mmi_os_map_aligned(size_t len, size_t align);
+/* [p, p + len) (pages) can no longer be read or written: 0, or -1. */
+MMI_HIDDEN int mmi_os_guard(void *p, size_t len);
 MMI_HIDDEN void mmi_os_unmap(void *p, size_t len);
 MMI_HIDDEN void mmi_os_discard(uintptr_t lo, uintptr_t hi);
 MMI_HIDDEN uintptr_t mmi_brk_extend(uintptr_t expect_end, size_t len, int *contiguous);
@@ -605,6 +614,9 @@ static inline unsigned char *mmi_slab_slot_state(const struct mmi_slab_page *pag
 
 /* segment.c */
 MMI_HIDDEN struct mmi_segment *mmi_segment_alloc(struct mm_heap *h);	/* NULL: no memory */
+/* Bytes at the end of every slab page that hold no slot: in the secure
+ * mode, a guard page (PROT_NONE) set when the segment is made; else 0. */
+MMI_HIDDEN size_t mmi_slab_guard_bytes(void);
 MMI_HIDDEN void mmi_segment_free(struct mmi_segment *seg);
 MMI_HIDDEN struct mmi_slab_page *mmi_segment_page_take(struct mmi_segment *seg);
 MMI_HIDDEN void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page);
@@ -645,6 +657,8 @@ static inline unsigned mmi_slab_class(size_t size)
 MMI_HIDDEN void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	unsigned cls, struct mmi_shard *owner);
 MMI_HIDDEN void *mmi_slab_carve(struct mmi_slab_page *page);
+/* The secure mode's mmi_slab_alloc: a slot drawn at random (slab.c). */
+MMI_HIDDEN void *mmi_slab_alloc_scattered(struct mmi_slab_page *page);
 /* Slots of page in use (USED or REMOTE), counted from the state bytes:
  * the fast paths keep no count. */
 MMI_HIDDEN size_t mmi_slab_page_used(const struct mmi_slab_page *page);
@@ -708,6 +722,8 @@ static inline void *mmi_slab_pop(struct mmi_slab_page *page)
  * frees not yet collected). */
 static inline void *mmi_slab_alloc(struct mmi_slab_page *page)
 {
+	if (MMI_UNLIKELY(mmi_secure_mode))
+		return mmi_slab_alloc_scattered(page);
 	if (page->free_head == MMI_SLAB_LIST_END)
 		return mmi_slab_carve(page);
 	return mmi_slab_pop(page);
@@ -802,6 +818,8 @@ struct mmi_shard {
 	unsigned quarantine_next;			/* owner: the oldest entry */
 	void *quarantine[MMI_QUARANTINE];		/* owner: secure mode's freed
 							 * slots held back, FIFO */
+	uint64_t scatter_rng;				/* owner: secure mode's slot
+							 * choice (slab.c); 0: unseeded */
 	unsigned fresh_since_park;			/* owner: pages taken since
 							 * empty ones were last parked */
 };
@@ -952,8 +970,7 @@ MMI_HIDDEN struct mm_heap *mmi_heaps_next(size_t *cursor);	/* under heaps_lock *
 /* 1 when h is a live heap; never reads *h, takes no lock */
 MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
-/* secure.c: the secure mode (0: off; set once, before the first block) */
-MMI_HIDDEN extern int mmi_secure_mode;
+/* secure.c: the secure mode (mmi_secure_mode, above) */
 /* From LIBMM_SECURE: "0" off, "zero" on with zero on free, else on. */
 MMI_HIDDEN void mmi_secure_set(const char *how);
 #define MMI_SECURE_TAIL 16u		/* canary bytes and the size word */

@@ -547,7 +547,7 @@ static int page_sane(struct mmi_segment *seg, struct mmi_slab_page *pg, size_t b
 
 	return pg->cls < MMI_SLAB_CLASSES && mmi_slab_class_bsize[pg->cls] == bsize &&
 	       pg->area == (uintptr_t)seg + i * MMI_SLAB_PAGE &&
-	       pg->nslots == MMI_SLAB_PAGE / bsize && pg->limit == pg->nslots * bsize &&
+	       pg->nslots == (MMI_SLAB_PAGE - mmi_slab_guard_bytes()) / bsize && pg->limit == pg->nslots * bsize &&
 	       pg->recip == (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize) &&
 	       pg->link_key == seg->link_key &&
 	       __atomic_load_n(&pg->carved, __ATOMIC_RELAXED) <= pg->nslots &&
