@@ -204,6 +204,8 @@ void mm_heap_destroy(mm_heap_t *heap)
 		return;
 	}
 	mmi_heaps_remove(h);
+	if (mmi_secure_mode)
+		mmi_secure_forget_heap(h);	/* its held-back blocks go with it */
 	mmi_release_all(h);
 	if (!(h->flags & MM_HEAP_NOLOCK))
 		pthread_mutex_destroy(&h->lock);

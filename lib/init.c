@@ -2,7 +2,8 @@
  * Process start: the random secret behind block cookies, the default heap
  * as the environment asks for it, and the fork handlers.
  *
- * Lock order, everywhere: heaps_lock (heap.c), then heap locks (list
+ * Lock order, everywhere: the secure mode's held_lock (secure.c), then
+ * heaps_lock (heap.c), then heap locks (list
  * order), then the shards' lock, then the program-break lock, then the
  * pagemap's leaf lock, then the set of freed large blocks.  The fork
  * handlers take them all in that order before fork() and release them in
@@ -93,6 +94,7 @@ static void lock_everything(void)
 	struct mm_heap *h;
 	size_t cursor = 0;
 
+	mmi_secure_lock();
 	mmi_heaps_lock();
 	while ((h = mmi_heaps_next(&cursor)))
 		mmi_lock(h);
@@ -114,6 +116,7 @@ static void unlock_everything(void)
 	while ((h = mmi_heaps_next(&cursor)))
 		mmi_unlock(h);
 	mmi_heaps_unlock();
+	mmi_secure_unlock();
 }
 
 static void fork_prepare(void)
@@ -262,6 +265,8 @@ __attribute__((destructor)) static void libmm_fini(void)
 	/* the exiting thread's freed blocks held back: written to since? */
 	if (mmi_secure_mode && mmi_thread.state == MMI_THREAD_ACTIVE)
 		mmi_secure_check_quarantine(mmi_thread.shard);
+	if (mmi_secure_mode)
+		mmi_secure_check_held();
 	if (stats_fd >= 0)
 		mmi_print_stats(mmi_default_heap(), stats_fd);
 }

@@ -982,6 +982,13 @@ MMI_HIDDEN size_t mmi_secure_usable(struct mm_heap *h, const void *p);
 MMI_HIDDEN void mmi_secure_fill_freed(void *slot, size_t bsize);
 /* Death with "write after free" if a slot s holds back was written to. */
 MMI_HIDDEN void mmi_secure_check_quarantine(struct mmi_shard *s);
+/* The same for the medium blocks held back (at exit). */
+MMI_HIDDEN void mmi_secure_check_held(void);
+/* h is being destroyed: the medium blocks of h held back are forgotten. */
+MMI_HIDDEN void mmi_secure_forget_heap(struct mm_heap *h);
+/* The lock of the medium blocks held back: the outermost (fork). */
+MMI_HIDDEN void mmi_secure_lock(void);
+MMI_HIDDEN void mmi_secure_unlock(void);
 
 /* fatal.c: the one-line fatal messages */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);

@@ -242,6 +242,92 @@ START_TEST(test_heaps_and_pools)
 }
 END_TEST
 
+/* Medium blocks are held back too, process-wide (64 blocks, 4 MiB): a
+ * write into one is found when it leaves, and every call given one is
+ * named as a misuse. */
+static void write_then_free_medium(unsigned char *p)
+{
+	static void *more[100];
+
+	for (int i = 0; i < 100; i++)
+		more[i] = mm_malloc(20000);
+	mm_free(p);
+	p[9000] = 1;
+	for (int i = 0; i < 100; i++)
+		mm_free(more[i]);
+}
+
+static void free_then(unsigned char *p, void (*then)(unsigned char *))
+{
+	mm_free(p);
+	then(p);
+}
+
+static void free_free(unsigned char *p)
+{
+	free_then(p, free_it);
+}
+
+static void free_realloc(unsigned char *p)
+{
+	free_then(p, realloc_it);
+}
+
+static void free_measure(unsigned char *p)
+{
+	free_then(p, measure_it);
+}
+
+START_TEST(test_medium_blocks_held)
+{
+	unsigned char *p = mm_malloc(40 * KIB), *q[40];
+
+	ck_assert_ptr_nonnull(p);
+	expect_death(write_then_free_medium, p, "write after free");
+	expect_death(free_free, p, "double free");
+	expect_death(free_realloc, p, "realloc of a freed block");
+	expect_death(free_measure, p, "usable size of a freed block");
+	/* not handed out again while held */
+	mm_free(p);
+	for (int i = 0; i < 40; i++) {
+		q[i] = mm_malloc(40 * KIB);
+		ck_assert_ptr_nonnull(q[i]);
+		ck_assert_ptr_ne(q[i], p);
+		tu_fill(q[i], 40 * KIB, (unsigned)i);
+	}
+	for (int i = 0; i < 40; i++) {
+		ck_assert(tu_check(q[i], 40 * KIB, (unsigned)i));
+		mm_free(q[i]);
+	}
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
+/* A heap destroyed with blocks held back: they are forgotten, not freed
+ * later into memory that is gone. */
+START_TEST(test_destroy_with_held_blocks)
+{
+	mm_heap_t *h = mm_heap_create(MM_FIT_GOOD);
+	void *v[10];
+
+	ck_assert_ptr_nonnull(h);
+	for (int i = 0; i < 10; i++) {
+		v[i] = mm_heap_malloc(h, 30000);
+		ck_assert_ptr_nonnull(v[i]);
+	}
+	for (int i = 0; i < 10; i++)
+		mm_heap_free(h, v[i]);
+	mm_heap_destroy(h);
+	/* push everything held out: nothing of h may be touched */
+	for (int i = 0; i < 200; i++) {
+		void *p = mm_malloc(30000);
+		ck_assert_ptr_nonnull(p);
+		mm_free(p);
+	}
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
 /* The permissions /proc/self/maps gives the page at a ("---p" for a
  * guard), or "" when nothing is mapped there. */
 static const char *perms_at(uintptr_t a)
@@ -459,6 +545,8 @@ static Suite *secure_suite(void)
 	tcase_add_test(tc, test_guard_after_large);
 	tcase_add_test(tc, test_guard_after_slab_pages);
 	tcase_add_test(tc, test_slots_scattered);
+	tcase_add_test(tc, test_medium_blocks_held);
+	tcase_add_test(tc, test_destroy_with_held_blocks);
 	suite_add_tcase(s, tc);
 	return s;
 }
