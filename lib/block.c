@@ -664,7 +664,7 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 		struct mmi_shard *s = mmi_thread_shard(h);
 		/* the secure mode's slots are drawn at random (slab.c):
 		 * never the fast pop */
-		void *p = !s ? NULL : MMI_UNLIKELY(mmi_secure_mode) ? mmi_shard_alloc_slow(s, size)
+		void *p = !s ? NULL : MMI_UNLIKELY(mmi_secure_mode) ? mmi_shard_alloc_scattered(s, size)
 								    : mmi_shard_alloc(s, size);
 		if (MMI_LIKELY(p != NULL))
 			return p;

@@ -692,6 +692,7 @@ static inline void mmi_slab_link_store(const struct mmi_slab_page *page, void *s
 static inline void *mmi_slab_try_pop(struct mmi_slab_page *page)
 {
 	unsigned g = page->free_head;
+	unsigned char *st;
 	void *slot;
 	uintptr_t next;
 
@@ -699,11 +700,16 @@ static inline void *mmi_slab_try_pop(struct mmi_slab_page *page)
 		return NULL;
 	slot = (void *)(page->area + (uintptr_t)g * MMI_ALIGN);
 	next = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED) ^ page->link_key;
-	/* a plain read: nobody but the owner writes a FREE slot's state */
-	if (MMI_UNLIKELY(MMI_CHECK(next > MMI_SLAB_LIST_END || page->state[g] != MMI_SLOT_FREE)))
+	if (MMI_UNLIKELY(MMI_CHECK(next > MMI_SLAB_LIST_END)))
 		return NULL;
 	page->free_head = (uint16_t)next;
-	__atomic_store_n(&page->state[g], MMI_SLOT_USED, __ATOMIC_RELAXED);
+	st = &page->state[g];
+	/* a plain read: nobody but the owner writes a FREE slot's state */
+	if (MMI_UNLIKELY(MMI_CHECK(*st != MMI_SLOT_FREE))) {
+		page->free_head = (uint16_t)g;	/* as it was */
+		return NULL;
+	}
+	__atomic_store_n(st, MMI_SLOT_USED, __ATOMIC_RELAXED);
 	if (!slot)
 		__builtin_unreachable();	/* lets callers drop a NULL test */
 	return slot;
@@ -865,6 +871,8 @@ static inline void *mmi_shard_alloc(struct mmi_shard *s, size_t size)
 	}
 	return mmi_shard_alloc_slow(s, size);
 }
+/* The secure mode's mmi_shard_alloc: a slot drawn at random (slab.c). */
+MMI_HIDDEN void *mmi_shard_alloc_scattered(struct mmi_shard *s, size_t size);
 MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);
 MMI_HIDDEN uint64_t mmi_now_ms(void);	/* the coarse monotonic clock (large.c) */
 MMI_HIDDEN void mmi_shards_lock(void);	/* adoption, trim, and every look inside */

@@ -284,6 +284,17 @@ void *mmi_shard_alloc_slow(struct mmi_shard *s, size_t size)
 	return p;
 }
 
+void *mmi_shard_alloc_scattered(struct mmi_shard *s, size_t size)
+{
+	void *p = mmi_slab_alloc(direct_get(s, mmi_slab_class(size)));	/* scattered */
+
+	if (p) {
+		mmi_shard_count(&s->allocs);
+		return p;
+	}
+	return mmi_shard_alloc_slow(s, size);
+}
+
 /* --- free ------------------------------------------------------------------------ */
 
 /* --- memory back ------------------------------------------------------------------ */
