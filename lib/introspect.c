@@ -5,6 +5,11 @@
  * with heap locks held, and may run as the process's malloc, so it can use
  * neither malloc nor stdio.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "mm_internal.h"
 #include "out.h"
 
@@ -561,3 +566,96 @@ void mmi_print_options(struct mm_heap *h, int fd)
 	out_flush(&o);
 }
 
+/*
+ * LIBMM_DUMP (init.c): the heap's dump, as mm_heap_print writes it, into
+ * the file at path ("%p" in it becomes the process id, "%%" a "%"),
+ * created or emptied first.
+ *
+ * From a signal handler the heap's lock may be held by the very thread
+ * the signal interrupted, which would then wait for itself; so there the
+ * locks are only tried, for up to about 200 ms (another thread lets go
+ * of them soon), and if the heap stays busy the file says so in one line
+ * instead.  Everything here is async-signal-safe otherwise: open, write,
+ * close, nanosleep and a buffer on the stack.
+ */
+#define DUMP_PATH_MAX 4096
+#define DUMP_TRIES 200
+
+static int dump_open(const char *path)
+{
+	char name[DUMP_PATH_MAX + 24], digits[24];
+	size_t n = 0;
+
+	for (const char *s = path; *s; s++) {
+		const char *add = s;
+		size_t len = 1;
+
+		if (s[0] == '%' && s[1] == 'p') {
+			size_t v = (size_t)getpid(), k = sizeof digits;
+
+			do {
+				digits[--k] = (char)('0' + v % 10);
+				v /= 10;
+			} while (v);
+			add = digits + k;
+			len = sizeof digits - k;
+			s++;
+		} else if (s[0] == '%' && s[1] == '%') {
+			s++;
+		}
+		if (n + len >= sizeof name)
+			return -1;
+		for (size_t i = 0; i < len; i++)
+			name[n++] = add[i];
+	}
+	name[n] = '\0';
+	return open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+/* Both locks the dump takes, or none: 0 when taken. */
+static int dump_trylock(struct mm_heap *h)
+{
+	if (mmi_trylock(h))
+		return -1;
+	/* Free now means this thread does not hold it: the dump may then
+	 * wait for it, as another thread holding it never waits for a heap
+	 * lock (the lock order of init.c). */
+	if (!mmi_shards_trylock()) {
+		mmi_shards_unlock();
+		return 0;
+	}
+	mmi_unlock_unchanged(h);
+	return -1;
+}
+
+int mmi_dump_to_path(struct mm_heap *h, const char *path, int from_signal)
+{
+	int fd = dump_open(path), locked = 0, saved = errno;
+
+	if (fd < 0)
+		return -1;
+	if (!from_signal) {
+		mmi_lock(h);
+		locked = 1;
+	} else {
+		struct timespec ms = { 0, 1000000 };
+
+		for (int i = 0; i < DUMP_TRIES && !locked; i++)
+			if (!(locked = !dump_trylock(h)))
+				nanosleep(&ms, NULL);
+	}
+	if (locked) {
+		mmi_print_locked(h, fd);
+		mmi_unlock_unchanged(h);	/* nothing changed but peak figures */
+	} else {
+		struct out o = { .fd = fd };
+
+		out_str(&o, "libmm dump: heap ");
+		out_hex(&o, (uintptr_t)h);
+		out_str(&o, " busy: its lock was held throughout; no dump\n");
+		out_flush(&o);
+	}
+	close(fd);
+	errno = saved;
+	return locked ? 0 : -1;
+}
