@@ -575,8 +575,10 @@ void mmi_print_options(struct mm_heap *h, int fd)
  * the signal interrupted, which would then wait for itself; so there the
  * locks are only tried, for up to about 200 ms (another thread lets go
  * of them soon), and if the heap stays busy the file says so in one line
- * instead.  Everything here is async-signal-safe otherwise: open, write,
- * close, nanosleep and a buffer on the stack.
+ * instead.  Everything else here is async-signal-safe: open, write,
+ * close, nanosleep and a buffer on the stack.  (pthread_mutex_trylock is
+ * not on POSIX's list, but glibc's, for the default mutex type, is one
+ * compare-and-swap that never waits.)
  */
 #define DUMP_PATH_MAX 4096
 #define DUMP_TRIES 200
@@ -630,10 +632,18 @@ static int dump_trylock(struct mm_heap *h)
 
 int mmi_dump_to_path(struct mm_heap *h, const char *path, int from_signal)
 {
-	int fd = dump_open(path), locked = 0, saved = errno;
+	int saved = errno, locked = 0, fd = dump_open(path);
 
-	if (fd < 0)
+	if (fd < 0) {
+		struct out o = { .fd = 2 };
+
+		out_str(&o, "libmm: LIBMM_DUMP=");
+		out_str(&o, path);
+		out_str(&o, ": cannot create the file; no dump\n");
+		out_flush(&o);
+		errno = saved;
 		return -1;
+	}
 	if (!from_signal) {
 		mmi_lock(h);
 		locked = 1;

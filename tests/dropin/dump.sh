@@ -10,7 +10,8 @@
 #                        program), also when the signal interrupts a
 #                        thread inside malloc: a whole dump or the "busy"
 #                        line, never a hang; a bad value is reported and
-#                        ignored.
+#                        ignored;
+#   a file that cannot be created is reported on standard error.
 set -eu
 . "$srcdir/tests/dropin/common.sh"
 require_dropin
@@ -111,6 +112,13 @@ for way in linked LD_PRELOAD; do
 			fail "LIBMM_DUMP_SIGNAL=USR2, LIBMM_CACHE=$cache ($way):"; show "$scratch/out" "$scratch/err"
 		fi
 	done
+
+	if run $way LIBMM_DUMP="$scratch/no/such/dir/%p" exit &&
+	    grep -q "^libmm: LIBMM_DUMP=$scratch/no/such/dir/%p: cannot create the file; no dump\$" "$scratch/err"; then
+		pass "LIBMM_DUMP in a missing directory ($way): reported, exit status 0"
+	else
+		fail "LIBMM_DUMP in a missing directory ($way):"; show "$scratch/err"
+	fi
 
 	if run $way LIBMM_DUMP="$scratch/bad.txt" LIBMM_DUMP_SIGNAL=NOPE exit &&
 	    grep -q '^libmm: LIBMM_DUMP_SIGNAL=NOPE: not a signal; no dump on a signal$' "$scratch/err" &&
