@@ -327,6 +327,11 @@ static inline void mmi_lock(struct mm_heap *h)
 	if (!(h->flags & MM_HEAP_NOLOCK))
 		pthread_mutex_lock(&h->lock);
 }
+/* 0 when taken, as pthread_mutex_trylock (a NOLOCK heap: always) */
+static inline int mmi_trylock(struct mm_heap *h)
+{
+	return (h->flags & MM_HEAP_NOLOCK) ? 0 : pthread_mutex_trylock(&h->lock);
+}
 /*
  * Every change to a heap's blocks, regions or larges happens between
  * mmi_lock() and mmi_unlock(), and mmi_unlock() counts it in h->changes
@@ -877,6 +882,7 @@ MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);
 MMI_HIDDEN uint64_t mmi_now_ms(void);	/* the coarse monotonic clock (large.c) */
 MMI_HIDDEN void mmi_shards_lock(void);	/* adoption, trim, and every look inside */
 MMI_HIDDEN void mmi_shards_unlock(void);
+MMI_HIDDEN int mmi_shards_trylock(void);	/* 0 when taken */
 MMI_HIDDEN void mmi_shards_after_fork_child(struct mm_heap *h, struct mmi_shard *mine);
 /* A heap being destroyed (no longer in the live set): its shards and
  * segments go, under shards_lock. */
@@ -1019,6 +1025,9 @@ MMI_HIDDEN int mmi_check_locked(struct mm_heap *h);
 MMI_HIDDEN void mmi_print_locked(struct mm_heap *h, int fd);
 MMI_HIDDEN void mmi_print_stats(struct mm_heap *h, int fd);
 MMI_HIDDEN void mmi_print_options(struct mm_heap *h, int fd);
+/* h's dump into the file at path (LIBMM_DUMP); from_signal: locks only
+ * tried, "busy" written if they stay taken.  0, or -1 (no file, busy). */
+MMI_HIDDEN int mmi_dump_to_path(struct mm_heap *h, const char *path, int from_signal);
 MMI_HIDDEN int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len);
 
 /* introspect.c: statistics */

@@ -53,6 +53,11 @@ void mmi_shards_lock(void)
 	pthread_mutex_lock(&shards_lock);
 }
 
+int mmi_shards_trylock(void)
+{
+	return pthread_mutex_trylock(&shards_lock);
+}
+
 void mmi_shards_unlock(void)
 {
 	pthread_mutex_unlock(&shards_lock);
