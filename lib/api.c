@@ -236,6 +236,8 @@ void mm_heap_destroy(mm_heap_t *heap)
 		pool_end = h->arenas->end;
 	mmi_heaps_remove(h);
 	MMI_TOOL_ENTER();
+	if (mmi_secure_mode)
+		mmi_secure_forget_heap(h);	/* its held-back blocks go with it */
 	mmi_release_all(h);
 	MMI_TOOL_LEAVE();
 	if (!(h->flags & MM_HEAP_NOLOCK))

@@ -663,7 +663,10 @@ static void *alloc(struct mm_heap *h, size_t size, int *fresh)
 	*fresh = 0;
 	if ((h->flags & MMI_SLAB_FLAG) && size <= MMI_SLAB_MAX_BSIZE) {
 		struct mmi_shard *s = mmi_thread_shard(h);
-		void *p = s ? mmi_shard_alloc(s, size) : NULL;
+		/* the secure mode's slots are drawn at random (slab.c):
+		 * never the fast pop */
+		void *p = !s ? NULL : MMI_UNLIKELY(mmi_secure_mode) ? mmi_shard_alloc_scattered(s, size)
+								    : mmi_shard_alloc(s, size);
 		if (MMI_LIKELY(p != NULL))
 			return p;
 		/* no shard now, or no memory for a segment: the block engine */

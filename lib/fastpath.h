@@ -12,10 +12,11 @@
  *           USED (so it is a slot start, handed out and not freed), state
  *           -> FREE, push.
  *
- * Budget: malloc 24 instructions, free 33, checks included (x86-64, gcc
- * 12 -O2, in libmm-malloc.so; the checks are 11 of the 57).  `make
- * bench`'s callgrind table, "pinned 32 B", counts the pair with its loop:
- * 77 (bench/RESULTS.md).
+ * Budget: malloc 22 instructions, free 33, checks included (x86-64, gcc
+ * 12 -O2, in libmm-malloc.so; the checks are 9 of the 55: the link's
+ * range 2 and the popped slot's state 2, the pointer's alignment 2 and
+ * its state 3).  `make bench`'s callgrind table, "pinned 32 B", counts
+ * the pair with its loop: 75 (bench/RESULTS.md).
  * Anything unusual -- no shard yet, an empty list, another thread's page,
  * a block that is not a USED slot, a link out of range -- falls through
  * to the general path (mmi_alloc, mmi_free), which either serves it or

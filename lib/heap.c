@@ -52,7 +52,7 @@ void mmi_release_all(struct mm_heap *h)
 	for (r = h->larges; r; r = next) {
 		next = r->next;
 		mmi_pagemap_set(r->start, r->end, NULL);
-		mmi_os_unmap((void *)r->start, r->end - r->start);
+		mmi_large_unmap(r);
 	}
 	h->larges = NULL;
 	/* from the top down, so brk spans can lower the break in turn */

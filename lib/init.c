@@ -2,7 +2,8 @@
  * Process start: the random secret behind block cookies, the default heap
  * as the environment asks for it, and the fork handlers.
  *
- * Lock order, everywhere: heaps_lock (heap.c), then heap locks (list
+ * Lock order, everywhere: the secure mode's held_lock (secure.c), then
+ * heaps_lock (heap.c), then heap locks (list
  * order), then the shards' lock, then the program-break lock, then the
  * pagemap's leaf lock, then the set of freed large blocks.  The fork
  * handlers take them all in that order before fork() and release them in
@@ -11,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "mm_internal.h"
+#include "out.h"
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 int mmi_default_ready;
@@ -93,6 +96,7 @@ static void lock_everything(void)
 	struct mm_heap *h;
 	size_t cursor = 0;
 
+	mmi_secure_lock();
 	mmi_heaps_lock();
 	while ((h = mmi_heaps_next(&cursor)))
 		mmi_lock(h);
@@ -114,6 +118,7 @@ static void unlock_everything(void)
 	while ((h = mmi_heaps_next(&cursor)))
 		mmi_unlock(h);
 	mmi_heaps_unlock();
+	mmi_secure_unlock();
 }
 
 static void fork_prepare(void)
@@ -240,11 +245,89 @@ static int env_on(const char *name)
 	return s && *s && strcmp(s, "0") != 0;
 }
 
+/*
+ * LIBMM_DUMP=path: the default heap's dump written to path at exit;
+ * with LIBMM_DUMP_SIGNAL=USR2 (or USR1, SIGUSR2, a number) also whenever
+ * that signal comes (introspect.c: mmi_dump_to_path, which only tries
+ * the locks there).  The path is copied at start: the program may change
+ * its environment later, and the handler must not call getenv.
+ */
+static char dump_path[4096];
+
+static void complain(const char *var, const char *value, const char *why)
+{
+	struct out o = { .fd = 2 };
+
+	out_str(&o, "libmm: ");
+	out_str(&o, var);
+	out_char(&o, '=');
+	out_str(&o, value);
+	out_str(&o, why);
+	out_flush(&o);
+}
+
+/* The signal LIBMM_DUMP_SIGNAL names, or 0. */
+static int dump_signal(const char *s)
+{
+	char *end;
+	long v;
+
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	if (!strcmp(s, "USR1"))
+		return SIGUSR1;
+	if (!strcmp(s, "USR2"))
+		return SIGUSR2;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > SIGRTMAX || v == SIGKILL || v == SIGSTOP)
+		return 0;
+	return (int)v;
+}
+
+static void dump_on_signal(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	MMI_TOOL_ENTER();
+	mmi_dump_to_path(mmi_default_heap_ptr, dump_path, 1);
+	MMI_TOOL_LEAVE();
+	errno = saved;
+}
+
+static void dump_from_env(void)
+{
+	const char *path = getenv("LIBMM_DUMP"), *sig = getenv("LIBMM_DUMP_SIGNAL");
+	struct sigaction sa;
+	int signo;
+
+	if (!path || !*path)
+		return;
+	if (strlen(path) >= sizeof dump_path) {
+		complain("LIBMM_DUMP", "...", ": path too long; no dump\n");
+		return;
+	}
+	strcpy(dump_path, path);
+	if (!sig || !*sig)
+		return;
+	if (!(signo = dump_signal(sig))) {
+		complain("LIBMM_DUMP_SIGNAL", sig, ": not a signal; no dump on a signal\n");
+		return;
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = dump_on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(signo, &sa, NULL);
+}
+
 /* Registered from a constructor, never from inside an allocation: glibc's
  * pthread_atfork may itself allocate. */
 __attribute__((constructor)) static void libmm_init(void)
 {
 	struct mm_heap *h = mmi_default_heap();
+	int saved = errno;
 
 	mmi_thread_init();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -252,6 +335,8 @@ __attribute__((constructor)) static void libmm_init(void)
 		mmi_print_options(h, 2);
 	if (env_on("LIBMM_STATS"))
 		stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	dump_from_env();
+	errno = saved;
 }
 
 /* LIBMM_STATS=1: the default heap's statistics on stderr at exit, through
@@ -265,6 +350,15 @@ __attribute__((destructor)) static void libmm_fini(void)
 		mmi_secure_check_quarantine(mmi_thread.shard);
 		MMI_TOOL_LEAVE();
 	}
+	if (mmi_secure_mode) {
+		MMI_TOOL_ENTER();
+		mmi_secure_check_held();
+		MMI_TOOL_LEAVE();
+	}
+	MMI_TOOL_ENTER();
 	if (stats_fd >= 0)
 		mmi_print_stats(mmi_default_heap(), stats_fd);
+	if (dump_path[0])
+		mmi_dump_to_path(mmi_default_heap(), dump_path, 0);
+	MMI_TOOL_LEAVE();
 }

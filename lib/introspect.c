@@ -5,6 +5,11 @@
  * with heap locks held, and may run as the process's malloc, so it can use
  * neither malloc nor stdio.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "mm_internal.h"
 #include "out.h"
 
@@ -339,13 +344,56 @@ void mmi_stats_locked(struct mm_heap *h, struct mm_stats *out)
 
 /* --- Printing -------------------------------------------------------------- */
 
-/* Lines go out one block late, so each can name the block after it. */
+/*
+ * The dump: a header line, then the blocks in walk order, each band of
+ * memory they live in -- a region of the block engine, a large block's
+ * mapping, a segment and each of its slab pages -- announced by a line of
+ * its own before its first block, and the summary.  Band lines never
+ * contain "addr = ", so readers of the block lines alone skip them
+ * (mm_heap_walk(3) documents the format; tools/mmview.c draws it).
+ *
+ * Lines go out one block late, so each can name the block after it; a
+ * band's line waits with them, to come out just before its first block.
+ */
+enum band_kind { BAND_REGION, BAND_MAPPING, BAND_SEGMENT, BAND_PAGE };
+
+struct band {
+	enum band_kind kind;
+	uintptr_t start, end;
+	size_t extra;		/* region: its kind; page: the class's size */
+};
+
 struct printer {
 	struct out o;
 	void *addr;
 	size_t size;
 	int in_use, have;
+	const char *note;	/* a slot's state beyond in use and free */
+	struct band bands[2];	/* waiting: a segment and its first page */
+	int nbands;
+	uintptr_t seg, page;	/* the slab segment and page printed last */
 };
+
+static void print_band(struct out *o, const struct band *b)
+{
+	static const char *const names[] = { "region ", "mapping ", "segment ", "page " };
+
+	out_str(o, names[b->kind]);
+	out_hex(o, b->start);
+	out_char(o, '-');
+	out_hex(o, b->end);
+	out_str(o, ", ");
+	out_dec(o, b->end - b->start);
+	out_str(o, " bytes");
+	if (b->kind == BAND_REGION)
+		out_str(o, b->extra == MMI_REGION_POOL ? ", pool" :
+			   b->extra == MMI_REGION_BRK ? ", brk" : ", mmap");
+	else if (b->kind == BAND_PAGE) {
+		out_str(o, ", class ");
+		out_dec(o, b->extra);
+	}
+	out_char(o, '\n');
+}
 
 static void print_line(struct printer *pr, void *next)
 {
@@ -355,20 +403,86 @@ static void print_line(struct printer *pr, void *next)
 	out_dec(&pr->o, pr->size);
 	out_str(&pr->o, pr->in_use ? ", is_free=0, next=" : ", is_free=1, next=");
 	out_hex(&pr->o, (uintptr_t)next);
+	if (pr->note) {
+		out_str(&pr->o, ", ");
+		out_str(&pr->o, pr->note);
+	}
 	out_char(&pr->o, '\n');
 }
 
-static int print_visit(void *block, size_t size, int in_use, void *arg)
+static void print_block(struct printer *pr, void *block, size_t size, int in_use,
+	const char *note)
 {
-	struct printer *pr = arg;
-
 	if (pr->have)
 		print_line(pr, block);
+	for (int i = 0; i < pr->nbands; i++)
+		print_band(&pr->o, &pr->bands[i]);
+	pr->nbands = 0;
 	pr->addr = block;
 	pr->size = size;
 	pr->in_use = in_use;
+	pr->note = note;
 	pr->have = 1;
+}
+
+static void print_band_next(struct printer *pr, enum band_kind kind, uintptr_t start,
+	uintptr_t end, size_t extra)
+{
+	pr->bands[pr->nbands++] = (struct band){ kind, start, end, extra };
+}
+
+/* A slab slot: its segment's and page's lines when it starts them, and
+ * what a free slot is waiting for, read again from its state byte. */
+static int print_slot(void *block, size_t size, int in_use, void *arg)
+{
+	struct printer *pr = arg;
+	uintptr_t a = (uintptr_t)block;
+	uintptr_t seg = a & ~(uintptr_t)(MMI_SEGMENT - 1), page = a & ~(uintptr_t)(MMI_SLAB_PAGE - 1);
+	const char *note = NULL;
+
+	if (seg != pr->seg)
+		print_band_next(pr, BAND_SEGMENT, seg, seg + MMI_SEGMENT, 0);
+	if (page != pr->page)
+		print_band_next(pr, BAND_PAGE, page, page + MMI_SLAB_PAGE, size);
+	pr->seg = seg;
+	pr->page = page;
+	if (!in_use) {
+		struct mmi_slab_page *pg = mmi_slab_page_of(mmi_segment_of(block), block);
+		unsigned char st = __atomic_load_n(&pg->state[mmi_slab_granule(block)],
+						   __ATOMIC_RELAXED);
+
+		note = st == MMI_SLOT_REMOTE ? "remote" :
+		       st == MMI_SLOT_QUARANTINE ? "quarantine" : NULL;
+	}
+	print_block(pr, block, size, in_use, note);
 	return 0;
+}
+
+/* The blocks in the order of mmi_walk_locked, with their bands. */
+static void print_blocks_locked(struct mm_heap *h, struct printer *pr)
+{
+	struct mmi_region *r;
+
+	for (r = h->arenas; r; r = r->next) {
+		struct mmi_block *b, *end = mmi_end_marker(r);
+
+		print_band_next(pr, BAND_REGION, r->start, r->end, r->kind);
+		for (b = r->first; b < end && mmi_bsize(b); b = mmi_after(b))
+			print_block(pr, mmi_payload(b), mmi_bsize(b) - MMI_HDR,
+				    !(b->head & MMI_FREE), NULL);
+		pr->nbands = 0;		/* a region without blocks: not printed */
+	}
+	for (r = h->larges; r; r = r->next) {
+		print_band_next(pr, BAND_MAPPING, r->start, r->end, 0);
+		print_block(pr, mmi_payload(r->first), mmi_bsize(r->first) - MMI_HDR, 1, NULL);
+	}
+	if (h->flags & MMI_SLAB_FLAG) {
+		uintptr_t cursor = 0;
+
+		mmi_slabs_visit(h, &cursor, 0, print_slot, pr);
+	}
+	if (pr->have)
+		print_line(pr, NULL);
 }
 
 void mmi_print_locked(struct mm_heap *h, int fd)
@@ -388,9 +502,7 @@ void mmi_print_locked(struct mm_heap *h, int fd)
 	out_str(&pr.o, " regions, ");
 	out_dec(&pr.o, st.mapped_blocks);
 	out_str(&pr.o, " mapped blocks\n");
-	mmi_walk_locked(h, print_visit, &pr);
-	if (pr.have)
-		print_line(&pr, NULL);
+	print_blocks_locked(h, &pr);
 	out_str(&pr.o, "in use: ");
 	out_dec(&pr.o, st.in_use_blocks);
 	out_str(&pr.o, " blocks, ");
@@ -452,4 +564,108 @@ void mmi_print_options(struct mm_heap *h, int fd)
 	out_field(&o, ", decay ms ", h->decay_ms);
 	out_char(&o, '\n');
 	out_flush(&o);
+}
+
+/*
+ * LIBMM_DUMP (init.c): the heap's dump, as mm_heap_print writes it, into
+ * the file at path ("%p" in it becomes the process id, "%%" a "%"),
+ * created or emptied first.
+ *
+ * From a signal handler the heap's lock may be held by the very thread
+ * the signal interrupted, which would then wait for itself; so there the
+ * locks are only tried, for up to about 200 ms (another thread lets go
+ * of them soon), and if the heap stays busy the file says so in one line
+ * instead.  Everything else here is async-signal-safe: open, write,
+ * close, nanosleep and a buffer on the stack.  (pthread_mutex_trylock is
+ * not on POSIX's list, but glibc's, for the default mutex type, is one
+ * compare-and-swap that never waits.)
+ */
+#define DUMP_PATH_MAX 4096
+#define DUMP_TRIES 200
+
+static int dump_open(const char *path)
+{
+	char name[DUMP_PATH_MAX + 24], digits[24];
+	size_t n = 0;
+
+	for (const char *s = path; *s; s++) {
+		const char *add = s;
+		size_t len = 1;
+
+		if (s[0] == '%' && s[1] == 'p') {
+			size_t v = (size_t)getpid(), k = sizeof digits;
+
+			do {
+				digits[--k] = (char)('0' + v % 10);
+				v /= 10;
+			} while (v);
+			add = digits + k;
+			len = sizeof digits - k;
+			s++;
+		} else if (s[0] == '%' && s[1] == '%') {
+			s++;
+		}
+		if (n + len >= sizeof name)
+			return -1;
+		for (size_t i = 0; i < len; i++)
+			name[n++] = add[i];
+	}
+	name[n] = '\0';
+	return open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+/* Both locks the dump takes, or none: 0 when taken. */
+static int dump_trylock(struct mm_heap *h)
+{
+	if (mmi_trylock(h))
+		return -1;
+	/* Free now means this thread does not hold it: the dump may then
+	 * wait for it, as another thread holding it never waits for a heap
+	 * lock (the lock order of init.c). */
+	if (!mmi_shards_trylock()) {
+		mmi_shards_unlock();
+		return 0;
+	}
+	mmi_unlock_unchanged(h);
+	return -1;
+}
+
+int mmi_dump_to_path(struct mm_heap *h, const char *path, int from_signal)
+{
+	int saved = errno, locked = 0, fd = dump_open(path);
+
+	if (fd < 0) {
+		struct out o = { .fd = 2 };
+
+		out_str(&o, "libmm: LIBMM_DUMP=");
+		out_str(&o, path);
+		out_str(&o, ": cannot create the file; no dump\n");
+		out_flush(&o);
+		errno = saved;
+		return -1;
+	}
+	if (!from_signal) {
+		mmi_lock(h);
+		locked = 1;
+	} else {
+		struct timespec ms = { 0, 1000000 };
+
+		for (int i = 0; i < DUMP_TRIES && !locked; i++)
+			if (!(locked = !dump_trylock(h)))
+				nanosleep(&ms, NULL);
+	}
+	if (locked) {
+		mmi_print_locked(h, fd);
+		mmi_unlock_unchanged(h);	/* nothing changed but peak figures */
+	} else {
+		struct out o = { .fd = fd };
+
+		out_str(&o, "libmm dump: heap ");
+		out_hex(&o, (uintptr_t)h);
+		out_str(&o, " busy: its lock was held throughout; no dump\n");
+		out_flush(&o);
+	}
+	close(fd);
+	errno = saved;
+	return locked ? 0 : -1;
 }

@@ -445,7 +445,7 @@ static void unlink_large(struct mm_heap *h, struct mmi_region *r)
 void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh)
 {
 	size_t front = MMI_REGION_HDR + MMI_HDR;
-	size_t len, mlen = 0;
+	size_t len, mlen = 0, guard = mmi_secure_mode && !mmi_is_pool(h) ? mmi_page_size() : 0;
 	uintptr_t m = 0, payload, start, end;
 	struct mmi_region *r;
 	unsigned origin = 0;
@@ -456,10 +456,10 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh)
 		errno = ENOMEM;
 		return NULL;
 	}
-	len = page_up(size + front + (align > MMI_ALIGN ? align : 0));
+	len = page_up(size + front + (align > MMI_ALIGN ? align : 0)) + guard;
 	/* a kept mapping, of exactly the length the block needs from its
 	 * start (a granule) */
-	if (align <= MMI_GRANULE) {
+	if (align <= MMI_GRANULE && !guard) {
 		m = cache_take(page_up((size ? size : 1) + ((front + align - 1) & ~(align - 1))),
 			       &mlen, &origin);
 	}
@@ -481,15 +481,16 @@ void *mmi_large_alloc(struct mm_heap *h, size_t size, size_t align, int *fresh)
 	/* an over-sized mapping made for alignment loses its spare pages */
 	if (start > m)
 		mmi_os_unmap((void *)m, start - m);
-	if (end < m + mlen)
-		mmi_os_unmap((void *)end, m + mlen - end);
-	if (mmi_pagemap_reserve(start, end) != 0) {
-		mmi_os_unmap((void *)start, end - start);
+	if (end + guard < m + mlen)
+		mmi_os_unmap((void *)(end + guard), m + mlen - end - guard);
+	if (mmi_pagemap_reserve(start, end) != 0 || (guard && mmi_os_guard((void *)end, guard) != 0)) {
+		mmi_os_unmap((void *)start, end + guard - start);
 		errno = ENOMEM;
 		return NULL;
 	}
 	r = settle(h, start, end, payload);
 	r->origin = origin;
+	r->guarded = guard != 0;
 	mmi_pagemap_set(start, end, r);
 	note_reused((void *)payload);
 	mmi_lock(h);
@@ -517,8 +518,13 @@ void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
 	mmi_unlock(h);
 	mmi_pagemap_set(r->start, r->end, NULL);
 	mmi_large_note_freed(p);
-	if (!cache_put(r->start, r->end - r->start, h->decay_ms, r->origin))
-		mmi_os_unmap((void *)r->start, r->end - r->start);
+	if (r->guarded || !cache_put(r->start, r->end - r->start, h->decay_ms, r->origin))
+		mmi_large_unmap(r);
+}
+
+void mmi_large_unmap(struct mmi_region *r)
+{
+	mmi_os_unmap((void *)r->start, r->end - r->start + (r->guarded ? mmi_page_size() : 0));
 }
 
 /*
@@ -597,9 +603,10 @@ void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r, void *p, size_t
 		errno = ENOMEM;
 		return NULL;
 	}
-	/* Small again, or aligned beyond 16 (mremap keeps only page
-	 * alignment): move to a fresh block the usual way. */
-	if (size < h->mmap_threshold || r->first != (struct mmi_block *)(r->start + MMI_REGION_HDR)) {
+	/* Small again, aligned beyond 16 (mremap keeps only page
+	 * alignment) or guarded: move to a fresh block the usual way. */
+	if (size < h->mmap_threshold || r->guarded ||
+	    r->first != (struct mmi_block *)(r->start + MMI_REGION_HDR)) {
 		q = mmi_alloc(h, size);
 		if (!q)
 			return NULL;

@@ -62,6 +62,9 @@ MMI_HIDDEN extern struct mmi_test_hooks mmi_test;
 #define MMI_CHECK(c) (c)
 #endif
 
+/* The secure mode (secure.c): 0, off; set once, before the first block. */
+MMI_HIDDEN extern int mmi_secure_mode;
+
 /*
  * Internal assertions: on with configure --enable-debug (MMI_DEBUG), off
  * in release builds.  A broken invariant is reported where it breaks.
@@ -171,7 +174,9 @@ struct mmi_region {
 	struct mm_heap *heap;
 	struct mmi_region *next, *prev;	/* the heap's arenas or larges */
 	struct mmi_block *first;
-	unsigned kind;
+	uint16_t kind;
+	uint16_t guarded;	/* large, secure mode: the OS page after end is
+				 * PROT_NONE, part of the mapping (large.c) */
 	unsigned origin;	/* large: its kernel area (see large.c) */
 	uint64_t seq;		/* large: the heap's large_seq when linked */
 };
@@ -327,6 +332,11 @@ static inline void mmi_lock(struct mm_heap *h)
 	if (!(h->flags & MM_HEAP_NOLOCK))
 		pthread_mutex_lock(&h->lock);
 }
+/* 0 when taken, as pthread_mutex_trylock (a NOLOCK heap: always) */
+static inline int mmi_trylock(struct mm_heap *h)
+{
+	return (h->flags & MM_HEAP_NOLOCK) ? 0 : pthread_mutex_trylock(&h->lock);
+}
 /*
  * Every change to a heap's blocks, regions or larges happens between
  * mmi_lock() and mmi_unlock(), and mmi_unlock() counts it in h->changes
@@ -387,6 +397,8 @@ MMI_HIDDEN void mmi_large_free(struct mm_heap *h, struct mmi_region *r, void *p)
 MMI_HIDDEN void *mmi_large_realloc(struct mm_heap *h, struct mmi_region *r,
 	void *p, size_t size);
 MMI_HIDDEN void mmi_large_validate(struct mmi_region *r, const void *p, enum mmi_op op);
+/* The whole mapping of the large region r: its guard page too. */
+MMI_HIDDEN void mmi_large_unmap(struct mmi_region *r);
 MMI_HIDDEN void mmi_large_note_freed(const void *p);
 MMI_HIDDEN int mmi_large_was_freed(const void *p);
 /* Freed mappings kept for reuse: those whose time is up (all: every one)
@@ -403,6 +415,8 @@ MMI_HIDDEN void mmi_large_unlock(void);
 MMI_HIDDEN size_t mmi_page_size(void);
 MMI_HIDDEN void *mmi_os_map(size_t len);
 MMI_HIDDEN void *mmi_os_map_aligned(size_t len, size_t align);
+/* [p, p + len) (pages) can no longer be read or written: 0, or -1. */
+MMI_HIDDEN int mmi_os_guard(void *p, size_t len);
 MMI_HIDDEN void mmi_os_unmap(void *p, size_t len);
 MMI_HIDDEN void mmi_os_discard(uintptr_t lo, uintptr_t hi);
 MMI_HIDDEN uintptr_t mmi_brk_extend(uintptr_t expect_end, size_t len, int *contiguous);
@@ -612,6 +626,9 @@ static inline unsigned char *mmi_slab_slot_state(const struct mmi_slab_page *pag
 
 /* segment.c */
 MMI_HIDDEN struct mmi_segment *mmi_segment_alloc(struct mm_heap *h);	/* NULL: no memory */
+/* Bytes at the end of every slab page that hold no slot: in the secure
+ * mode, a guard page (PROT_NONE) set when the segment is made; else 0. */
+MMI_HIDDEN size_t mmi_slab_guard_bytes(void);
 MMI_HIDDEN void mmi_segment_free(struct mmi_segment *seg);
 MMI_HIDDEN struct mmi_slab_page *mmi_segment_page_take(struct mmi_segment *seg);
 MMI_HIDDEN void mmi_segment_page_return(struct mmi_segment *seg, struct mmi_slab_page *page);
@@ -652,6 +669,8 @@ static inline unsigned mmi_slab_class(size_t size)
 MMI_HIDDEN void mmi_slab_page_init(struct mmi_segment *seg, struct mmi_slab_page *page,
 	unsigned cls, struct mmi_shard *owner);
 MMI_HIDDEN void *mmi_slab_carve(struct mmi_slab_page *page);
+/* The secure mode's mmi_slab_alloc: a slot drawn at random (slab.c). */
+MMI_HIDDEN void *mmi_slab_alloc_scattered(struct mmi_slab_page *page);
 /* Slots of page in use (USED or REMOTE), counted from the state bytes:
  * the fast paths keep no count. */
 MMI_HIDDEN size_t mmi_slab_page_used(const struct mmi_slab_page *page);
@@ -686,6 +705,7 @@ static inline void mmi_slab_link_store(const struct mmi_slab_page *page, void *s
 static inline void *mmi_slab_try_pop(struct mmi_slab_page *page)
 {
 	unsigned g = page->free_head;
+	unsigned char *st;
 	void *slot;
 	uintptr_t next;
 
@@ -693,11 +713,16 @@ static inline void *mmi_slab_try_pop(struct mmi_slab_page *page)
 		return NULL;
 	slot = (void *)(page->area + (uintptr_t)g * MMI_ALIGN);
 	next = __atomic_load_n((const uintptr_t *)slot, __ATOMIC_RELAXED) ^ page->link_key;
-	/* a plain read: nobody but the owner writes a FREE slot's state */
-	if (MMI_UNLIKELY(MMI_CHECK(next > MMI_SLAB_LIST_END || page->state[g] != MMI_SLOT_FREE)))
+	if (MMI_UNLIKELY(MMI_CHECK(next > MMI_SLAB_LIST_END)))
 		return NULL;
 	page->free_head = (uint16_t)next;
-	__atomic_store_n(&page->state[g], MMI_SLOT_USED, __ATOMIC_RELAXED);
+	st = &page->state[g];
+	/* a plain read: nobody but the owner writes a FREE slot's state */
+	if (MMI_UNLIKELY(MMI_CHECK(*st != MMI_SLOT_FREE))) {
+		page->free_head = (uint16_t)g;	/* as it was */
+		return NULL;
+	}
+	__atomic_store_n(st, MMI_SLOT_USED, __ATOMIC_RELAXED);
 	if (!slot)
 		__builtin_unreachable();	/* lets callers drop a NULL test */
 	return slot;
@@ -716,6 +741,8 @@ static inline void *mmi_slab_pop(struct mmi_slab_page *page)
  * frees not yet collected). */
 static inline void *mmi_slab_alloc(struct mmi_slab_page *page)
 {
+	if (MMI_UNLIKELY(mmi_secure_mode))
+		return mmi_slab_alloc_scattered(page);
 	if (page->free_head == MMI_SLAB_LIST_END)
 		return mmi_slab_carve(page);
 	return mmi_slab_pop(page);
@@ -810,6 +837,8 @@ struct mmi_shard {
 	unsigned quarantine_next;			/* owner: the oldest entry */
 	void *quarantine[MMI_QUARANTINE];		/* owner: secure mode's freed
 							 * slots held back, FIFO */
+	uint64_t scatter_rng;				/* owner: secure mode's slot
+							 * choice (slab.c); 0: unseeded */
 	unsigned fresh_since_park;			/* owner: pages taken since
 							 * empty ones were last parked */
 };
@@ -855,10 +884,13 @@ static inline void *mmi_shard_alloc(struct mmi_shard *s, size_t size)
 	}
 	return mmi_shard_alloc_slow(s, size);
 }
+/* The secure mode's mmi_shard_alloc: a slot drawn at random (slab.c). */
+MMI_HIDDEN void *mmi_shard_alloc_scattered(struct mmi_shard *s, size_t size);
 MMI_HIDDEN int mmi_shard_trim(struct mmi_shard *s);
 MMI_HIDDEN uint64_t mmi_now_ms(void);	/* the coarse monotonic clock (large.c) */
 MMI_HIDDEN void mmi_shards_lock(void);	/* adoption, trim, and every look inside */
 MMI_HIDDEN void mmi_shards_unlock(void);
+MMI_HIDDEN int mmi_shards_trylock(void);	/* 0 when taken */
 MMI_HIDDEN void mmi_shards_after_fork_child(struct mm_heap *h, struct mmi_shard *mine);
 /* A heap being destroyed (no longer in the live set): its shards and
  * segments go, under shards_lock. */
@@ -960,8 +992,7 @@ MMI_HIDDEN struct mm_heap *mmi_heaps_next(size_t *cursor);	/* under heaps_lock *
 /* 1 when h is a live heap; never reads *h, takes no lock */
 MMI_HIDDEN int mmi_heaps_live(const struct mm_heap *h);
 
-/* secure.c: the secure mode (0: off; set once, before the first block) */
-MMI_HIDDEN extern int mmi_secure_mode;
+/* secure.c: the secure mode (mmi_secure_mode, above) */
 /* From LIBMM_SECURE: "0" off, "zero" on with zero on free, else on. */
 MMI_HIDDEN void mmi_secure_set(const char *how);
 #define MMI_SECURE_TAIL 16u		/* canary bytes and the size word */
@@ -973,6 +1004,13 @@ MMI_HIDDEN size_t mmi_secure_usable(struct mm_heap *h, const void *p, enum mmi_o
 MMI_HIDDEN void mmi_secure_fill_freed(void *slot, size_t bsize);
 /* Death with "write after free" if a slot s holds back was written to. */
 MMI_HIDDEN void mmi_secure_check_quarantine(struct mmi_shard *s);
+/* The same for the medium blocks held back (at exit). */
+MMI_HIDDEN void mmi_secure_check_held(void);
+/* h is being destroyed: the medium blocks of h held back are forgotten. */
+MMI_HIDDEN void mmi_secure_forget_heap(struct mm_heap *h);
+/* The lock of the medium blocks held back: the outermost (fork). */
+MMI_HIDDEN void mmi_secure_lock(void);
+MMI_HIDDEN void mmi_secure_unlock(void);
 
 /* fatal.c: the one-line fatal messages */
 MMI_HIDDEN _Noreturn void mmi_fatal(const char *what, const void *addr);
@@ -995,6 +1033,9 @@ MMI_HIDDEN int mmi_check_locked(struct mm_heap *h);
 MMI_HIDDEN void mmi_print_locked(struct mm_heap *h, int fd);
 MMI_HIDDEN void mmi_print_stats(struct mm_heap *h, int fd);
 MMI_HIDDEN void mmi_print_options(struct mm_heap *h, int fd);
+/* h's dump into the file at path (LIBMM_DUMP); from_signal: locks only
+ * tried, "busy" written if they stay taken.  0, or -1 (no file, busy). */
+MMI_HIDDEN int mmi_dump_to_path(struct mm_heap *h, const char *path, int from_signal);
 MMI_HIDDEN int mmi_in_arenas(const struct mm_heap *h, const void *p, size_t len);
 
 /* introspect.c: statistics */

@@ -74,6 +74,14 @@ void mmi_os_unmap(void *p, size_t len)
 
 /* Let the kernel take back the whole pages inside [lo, hi); contents read
  * as zero afterwards. */
+int mmi_os_guard(void *p, size_t len)
+{
+	int saved = errno, ret = mprotect(p, len, PROT_NONE);
+
+	errno = saved;
+	return ret;
+}
+
 void mmi_os_discard(uintptr_t lo, uintptr_t hi)
 {
 	size_t ps = mmi_page_size();

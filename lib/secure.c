@@ -25,8 +25,16 @@
  * comes in, so a dangling pointer does not meet a new block at once.
  * A held slot is filled whole, and checked whole when it leaves, when its
  * thread exits and when the program does: a write into it is found then.
- * LIBMM_SECURE=zero fills with zeros instead, and zeroes medium and large
- * blocks too when they are freed (zero on free).
+ * A freed medium block (the boundary-tag engine's, between the slabs
+ * and the mappings of its own) is filled whole and held back the same
+ * way, in one process-wide FIFO of at most MEDIUM_HELD blocks and
+ * MEDIUM_HELD_BYTES: freeing, reallocating or measuring one of them
+ * is named as the misuse it is, and a write into it is found when it
+ * leaves or at exit.  A large block needs none of this: in this mode its
+ * mapping goes back to the kernel when it is freed (large.c), and any
+ * access through a dangling pointer faults.
+ * LIBMM_SECURE=zero fills with zeros instead, and zeroes large blocks
+ * too when they are freed (zero on free).
  *
  * The fast paths (fastpath.h) never run: a thread's fast shard stays
  * mmi_shard_none, so every call comes through the general functions of
@@ -34,6 +42,7 @@
  * default mode pays one test of mmi_secure_mode on its slow paths.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "mm_internal.h"
@@ -187,6 +196,122 @@ static int quarantine(void *p)
 	return 1;
 }
 
+/*
+ * Medium blocks held back.  held_lock is the outermost of libmm's locks:
+ * a block leaving is checked and freed under it (a heap cannot be
+ * destroyed under a release in flight), and nothing takes it while
+ * holding another lock.
+ */
+#define MEDIUM_HELD 64
+#define MEDIUM_HELD_BYTES ((size_t)4 << 20)
+
+struct held {
+	void *p;
+	struct mm_heap *heap;
+	size_t usable;
+};
+
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct held held[MEDIUM_HELD];	/* under held_lock: a ring, oldest at held_first */
+static size_t held_first, held_count, held_bytes;
+
+void mmi_secure_lock(void)
+{
+	pthread_mutex_lock(&held_lock);
+}
+
+void mmi_secure_unlock(void)
+{
+	pthread_mutex_unlock(&held_lock);
+}
+
+static struct held *held_at(size_t i)
+{
+	return &held[(held_first + i) % MEDIUM_HELD];
+}
+
+/* Whether p is held back; under held_lock. */
+static int held_find(const void *p)
+{
+	for (size_t i = 0; i < held_count; i++)
+		if (held_at(i)->p == p)
+			return 1;
+	return 0;
+}
+
+/* p may be a held medium block: a second free of it is a double free, a
+ * realloc of it a realloc of a freed block, and so on. */
+static void not_held_or_die(const void *p, enum mmi_op op)
+{
+	int found;
+
+	if (!__atomic_load_n(&held_count, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&held_lock);
+	found = held_find(p);
+	pthread_mutex_unlock(&held_lock);
+	if (found)
+		mmi_fatal(mmi_misuse_by("double free", op), p);
+}
+
+/* The oldest held block leaves: checked whole, freed for real.  Under
+ * held_lock. */
+static void held_release_oldest(void)
+{
+	struct held e = *held_at(0);
+
+	held_first = (held_first + 1) % MEDIUM_HELD;
+	__atomic_store_n(&held_count, held_count - 1, __ATOMIC_RELAXED);
+	held_bytes -= e.usable;
+	check_fill_from(e.p, 0, e.usable);
+	mmi_engine_free(e.heap, e.p);
+}
+
+static int is_large(const void *p)
+{
+	const struct mmi_region *r = mmi_region_of((uintptr_t)p);
+
+	return r && r->kind == MMI_REGION_LARGE;
+}
+
+/* The freed medium block p of h, filled, is held back; the oldest leave
+ * while there are too many. */
+static void hold_medium(struct mm_heap *h, void *p, size_t usable)
+{
+	pthread_mutex_lock(&held_lock);
+	while (held_count && (held_count == MEDIUM_HELD || held_bytes + usable > MEDIUM_HELD_BYTES))
+		held_release_oldest();
+	*held_at(held_count) = (struct held){ p, h, usable };
+	__atomic_store_n(&held_count, held_count + 1, __ATOMIC_RELAXED);
+	held_bytes += usable;
+	pthread_mutex_unlock(&held_lock);
+}
+
+void mmi_secure_forget_heap(struct mm_heap *h)
+{
+	size_t kept = 0;
+
+	pthread_mutex_lock(&held_lock);
+	for (size_t i = 0; i < held_count; i++) {
+		struct held e = *held_at(i);
+
+		if (e.heap == h)
+			held_bytes -= e.usable;	/* its memory goes with the heap */
+		else
+			*held_at(kept++) = e;
+	}
+	__atomic_store_n(&held_count, kept, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&held_lock);
+}
+
+void mmi_secure_check_held(void)
+{
+	pthread_mutex_lock(&held_lock);
+	for (size_t i = 0; i < held_count; i++)
+		check_fill_from(held_at(i)->p, 0, held_at(i)->usable);
+	pthread_mutex_unlock(&held_lock);
+}
+
 void mmi_secure_check_quarantine(struct mmi_shard *s)
 {
 	for (size_t i = 0; s && i < MMI_QUARANTINE; i++) {
@@ -199,13 +324,19 @@ void mmi_secure_check_quarantine(struct mmi_shard *s)
 void mmi_secure_free(struct mm_heap *h, void *p)
 {
 	int slab;
-	size_t usable = mmi_engine_usable(h, p, MMI_OP_FREE, &slab);
+	size_t usable;
 
+	not_held_or_die(p, MMI_OP_FREE);
+	usable = mmi_engine_usable(h, p, MMI_OP_FREE, &slab);
 	(void)unseal(p, usable);
 	if (slab) {
 		memset(p, freed_byte(), usable);	/* the first word too: held, no link */
 		if (quarantine(p))
 			return;
+	} else if (!is_large(p)) {
+		memset(p, freed_byte(), usable);
+		hold_medium(mmi_heap_of(p), p, usable);
+		return;
 	} else if (zero_on_free) {
 		memset(p, 0, usable);
 	}
@@ -216,6 +347,7 @@ size_t mmi_secure_usable(struct mm_heap *h, const void *p, enum mmi_op op)
 {
 	int slab;
 
+	not_held_or_die(p, op);
 	return unseal(p, mmi_engine_usable(h, p, op, &slab));
 }
 
@@ -227,6 +359,7 @@ void *mmi_secure_realloc(struct mm_heap *h, void *p, size_t size)
 
 	if (!p)
 		return mmi_secure_alloc(h ? h : mmi_default_heap(), size, MMI_ALIGN, 0);
+	not_held_or_die(p, MMI_OP_REALLOC);
 	usable = mmi_engine_usable(h, p, MMI_OP_REALLOC, &slab);
 	h = mmi_heap_of(p);
 	(void)unseal(p, usable);	/* an overflow is found before anything moves */

@@ -19,12 +19,25 @@
  *
  * Who writes what: the segment header and the page list are written by the
  * segment's owner (a shard, later; the caller now) only.
+ *
+ * In the secure mode the last OS page of every slab page is a guard
+ * (PROT_NONE), so that a write running off a page's last slot faults
+ * before it reaches the next page's slots.  It costs a kernel area
+ * (VMA) per guard: vm.max_map_count (65530 by default) bounds a secure
+ * program to about 500 segments (2 GiB of small blocks); a guard the
+ * kernel refuses is left out, the page still keeps its room free.
  */
 #include <string.h>
 
 #include "mm_internal.h"
 
 _Static_assert(MMI_SLAB_FIRST_PAGE < MMI_SLAB_PAGES, "segment metadata too big");
+
+size_t mmi_slab_guard_bytes(void)
+{
+	/* a page of slots keeps at least three quarters of its room */
+	return mmi_secure_mode && mmi_page_size() <= MMI_SLAB_PAGE / 4 ? mmi_page_size() : 0;
+}
 
 struct mmi_segment *mmi_segment_alloc(struct mm_heap *h)
 {
@@ -47,6 +60,10 @@ struct mmi_segment *mmi_segment_alloc(struct mm_heap *h)
 	for (size_t i = 0; i < MMI_SLAB_PAGES; i++)
 		seg->pages[i].state = (unsigned char *)base + MMI_SLAB_STATES_OFFSET +
 				      i * MMI_SLAB_MAX_SLOTS;
+	if (mmi_slab_guard_bytes())
+		for (size_t i = MMI_SLAB_FIRST_PAGE; i < MMI_SLAB_PAGES; i++)
+			(void)mmi_os_guard((void *)(base + (i + 1) * MMI_SLAB_PAGE - mmi_slab_guard_bytes()),
+					   mmi_slab_guard_bytes());
 	mmi_pagemap_set(base, base + MMI_SEGMENT, &seg->region);
 	__atomic_store_n(&mmi_segmap[base >> MMI_SEGMENT_SHIFT], 1, __ATOMIC_RELEASE);
 	return seg;

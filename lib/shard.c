@@ -53,6 +53,11 @@ void mmi_shards_lock(void)
 	pthread_mutex_lock(&shards_lock);
 }
 
+int mmi_shards_trylock(void)
+{
+	return pthread_mutex_trylock(&shards_lock);
+}
+
 void mmi_shards_unlock(void)
 {
 	pthread_mutex_unlock(&shards_lock);
@@ -282,6 +287,17 @@ void *mmi_shard_alloc_slow(struct mmi_shard *s, size_t size)
 	if (p)
 		mmi_shard_count(&s->allocs);
 	return p;
+}
+
+void *mmi_shard_alloc_scattered(struct mmi_shard *s, size_t size)
+{
+	void *p = mmi_slab_alloc(direct_get(s, mmi_slab_class(size)));	/* scattered */
+
+	if (p) {
+		mmi_shard_count(&s->allocs);
+		return p;
+	}
+	return mmi_shard_alloc_slow(s, size);
 }
 
 /* --- free ------------------------------------------------------------------------ */
@@ -547,7 +563,7 @@ static int page_sane(struct mmi_segment *seg, struct mmi_slab_page *pg, size_t b
 
 	return pg->cls < MMI_SLAB_CLASSES && mmi_slab_class_bsize[pg->cls] == bsize &&
 	       pg->area == (uintptr_t)seg + i * MMI_SLAB_PAGE &&
-	       pg->nslots == MMI_SLAB_PAGE / bsize && pg->limit == pg->nslots * bsize &&
+	       pg->nslots == (MMI_SLAB_PAGE - mmi_slab_guard_bytes()) / bsize && pg->limit == pg->nslots * bsize &&
 	       pg->recip == (uint32_t)((((uint64_t)1 << 32) + bsize - 1) / bsize) &&
 	       pg->link_key == seg->link_key &&
 	       __atomic_load_n(&pg->carved, __ATOMIC_RELAXED) <= pg->nslots &&

@@ -778,6 +778,59 @@ START_TEST(msg_cache_poisoned_with_garbage)
 }
 END_TEST
 
+/* A write after free that knows the free list's secret: the link of a
+ * freed slot b, which points at a freed a, gives the page's key away
+ * (link = granule of a ^ key); the write then points b's link at q, a
+ * block in use whose first word the program made look like the list's
+ * end.  Every link decodes in range: only q's state byte tells that the
+ * list now leads into a live block, which must not be handed out twice. */
+struct forged_link {
+	unsigned char *a, *b, *q;
+};
+
+static uintptr_t granule_of(const void *p)
+{
+	return ((uintptr_t)p & 0xffff) / 16;
+}
+
+static void act_forge_link_to_live_block(void *arg)
+{
+	struct forged_link *volatile t = arg;
+	uintptr_t *volatile bw = (uintptr_t *)t->b, *volatile qw = (uintptr_t *)t->q;
+	uintptr_t key;
+
+	mm_free(t->a);
+	mm_free(t->b);
+	key = *bw ^ granule_of(t->a);
+	*bw = granule_of(t->q) ^ key;
+	*qw = 0x1000 ^ key;	/* the end of a list (MMI_SLAB_LIST_END) */
+	void *volatile m1 = mm_malloc(200);	/* b */
+	void *volatile m2 = mm_malloc(200);	/* q again, if nothing looked */
+	(void)m1;
+	(void)m2;
+}
+
+START_TEST(msg_link_forged_with_the_key)
+{
+	unsigned char *v[8];
+	struct forged_link t = { NULL, NULL, NULL };
+
+	/* three blocks of one 64 KiB slab page (200 bytes: 224-byte slots) */
+	for (int i = 0; i < 8; i++) {
+		v[i] = mm_malloc(200);
+		ck_assert_ptr_nonnull(v[i]);
+	}
+	for (int i = 0; i + 2 < 8 && !t.a; i++)
+		if (((uintptr_t)v[i] >> 16) == ((uintptr_t)v[i + 2] >> 16) &&
+		    ((uintptr_t)v[i] >> 16) == ((uintptr_t)v[i + 1] >> 16))
+			t = (struct forged_link){ v[i], v[i + 1], v[i + 2] };
+	ck_assert_ptr_nonnull(t.a);
+	expect_fatal(act_forge_link_to_live_block, &t, "heap corruption at", t.q);
+	for (int i = 0; i < 8; i++)
+		mm_free(v[i]);
+}
+END_TEST
+
 struct find_block {
 	const void *p;
 	size_t size;
@@ -1311,6 +1364,7 @@ static Suite *misuse_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, msg_cache_poisoned_with_an_address);
 	tcase_add_test(tc, msg_cache_poisoned_with_garbage);
+	tcase_add_test(tc, msg_link_forged_with_the_key);
 	tcase_add_test(tc, msg_forged_free_header);
 	tcase_add_test(tc, msg_forged_free_header_default_heap);
 	tcase_add_test(tc, msg_overflow_one_byte_into_header);

@@ -10,7 +10,8 @@
  * write into it is found when it leaves ("write after free"), blocks of
  * every engine
  * (slab, medium, large, aligned) and of other heaps are sealed, a pool is
- * left as it is, and threads free each other's blocks.  The misuses run
+ * left as it is, and threads free each other's blocks.  Large blocks and
+ * slab pages end at guard pages, and slots come in no set order.  The misuses run
  * in a forked child whose one line of stderr and SIGABRT are checked.
  */
 #define _GNU_SOURCE
@@ -241,6 +242,240 @@ START_TEST(test_heaps_and_pools)
 }
 END_TEST
 
+/* Medium blocks are held back too, process-wide (64 blocks, 4 MiB): a
+ * write into one is found when it leaves, and every call given one is
+ * named as a misuse. */
+static void write_then_free_medium(unsigned char *p)
+{
+	static void *more[100];
+
+	for (int i = 0; i < 100; i++)
+		more[i] = mm_malloc(20000);
+	mm_free(p);
+	p[9000] = 1;
+	for (int i = 0; i < 100; i++)
+		mm_free(more[i]);
+}
+
+static void free_then(unsigned char *p, void (*then)(unsigned char *))
+{
+	mm_free(p);
+	then(p);
+}
+
+static void free_free(unsigned char *p)
+{
+	free_then(p, free_it);
+}
+
+static void free_realloc(unsigned char *p)
+{
+	free_then(p, realloc_it);
+}
+
+static void free_measure(unsigned char *p)
+{
+	free_then(p, measure_it);
+}
+
+START_TEST(test_medium_blocks_held)
+{
+	unsigned char *p = mm_malloc(40 * KIB), *q[40];
+
+	ck_assert_ptr_nonnull(p);
+	expect_death(write_then_free_medium, p, "write after free");
+	expect_death(free_free, p, "double free");
+	expect_death(free_realloc, p, "realloc of a freed block");
+	expect_death(free_measure, p, "usable size of a freed block");
+	/* not handed out again while held */
+	mm_free(p);
+	for (int i = 0; i < 40; i++) {
+		q[i] = mm_malloc(40 * KIB);
+		ck_assert_ptr_nonnull(q[i]);
+		ck_assert_ptr_ne(q[i], p);
+		tu_fill(q[i], 40 * KIB, (unsigned)i);
+	}
+	for (int i = 0; i < 40; i++) {
+		ck_assert(tu_check(q[i], 40 * KIB, (unsigned)i));
+		mm_free(q[i]);
+	}
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
+/* A heap destroyed with blocks held back: they are forgotten, not freed
+ * later into memory that is gone. */
+START_TEST(test_destroy_with_held_blocks)
+{
+	mm_heap_t *h = mm_heap_create(MM_FIT_GOOD);
+	void *v[10];
+
+	ck_assert_ptr_nonnull(h);
+	for (int i = 0; i < 10; i++) {
+		v[i] = mm_heap_malloc(h, 30000);
+		ck_assert_ptr_nonnull(v[i]);
+	}
+	for (int i = 0; i < 10; i++)
+		mm_heap_free(h, v[i]);
+	mm_heap_destroy(h);
+	/* push everything held out: nothing of h may be touched */
+	for (int i = 0; i < 200; i++) {
+		void *p = mm_malloc(30000);
+		ck_assert_ptr_nonnull(p);
+		mm_free(p);
+	}
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
+/* The permissions /proc/self/maps gives the page at a ("---p" for a
+ * guard), or "" when nothing is mapped there. */
+static const char *perms_at(uintptr_t a)
+{
+	static char perms[8];
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	ck_assert_ptr_nonnull(f);
+	perms[0] = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		char pr[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, pr) == 3 && lo <= a && a < hi) {
+			strcpy(perms, pr);
+			break;
+		}
+	}
+	fclose(f);
+	return perms;
+}
+
+static uintptr_t page_up(uintptr_t a)
+{
+	uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	return (a + ps - 1) & ~(ps - 1);
+}
+
+static volatile uintptr_t fault_at;
+
+static void write_at_fault(unsigned char *p)
+{
+	(void)p;
+	*(volatile unsigned char *)fault_at = 1;
+}
+
+/* Run act(p) in a child: it must die by SIGSEGV (a guard page), having
+ * written nothing to stderr. */
+static void expect_fault(void (*act)(unsigned char *), unsigned char *p)
+{
+	int status;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct rlimit none = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &none);
+		signal(SIGSEGV, SIG_DFL);
+		act(p);
+		_exit(121);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "child status 0x%x", status);
+}
+
+/* A large block ends at a guard page: the first page boundary past its
+ * request and tail (16 bytes) cannot be read or written. */
+START_TEST(test_guard_after_large)
+{
+	static const size_t lsizes[] = { 300 * KIB, 300 * KIB + 4000, 2048 * KIB + 1 };
+
+	for (size_t i = 0; i < 3; i++) {
+		unsigned char *p = mm_malloc(lsizes[i]);
+		uintptr_t guard = page_up((uintptr_t)p + lsizes[i] + 16);
+
+		ck_assert_ptr_nonnull(p);
+		memset(p, 0x11, lsizes[i]);
+		ck_assert_str_eq(perms_at(guard), "---p");
+		ck_assert_str_eq(perms_at(guard - 1), "rw-p");
+		fault_at = guard;
+		expect_fault(write_at_fault, p);
+		/* realloc moves it to a block with a guard of its own */
+		p = mm_realloc(p, lsizes[i] * 2);
+		ck_assert_ptr_nonnull(p);
+		ck_assert(p[lsizes[i] - 1] == 0x11);
+		ck_assert_str_eq(perms_at(page_up((uintptr_t)p + lsizes[i] * 2 + 16)), "---p");
+		mm_free(p);
+	}
+}
+END_TEST
+
+/* Every 64 KiB slab page ends with a guard page: the last slot of a page
+ * is followed by memory that faults. */
+START_TEST(test_guard_after_slab_pages)
+{
+	static const size_t ssizes[] = { 8, 100, 1000, 4000, 12000 };
+	uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	for (size_t i = 0; i < 5; i++) {
+		unsigned char *p = mm_malloc(ssizes[i]);
+		uintptr_t guard = ((uintptr_t)p | (64 * KIB - 1)) + 1 - ps;
+
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_lt((uintptr_t)p + ssizes[i] + 16, guard + 1);
+		ck_assert_str_eq(perms_at(guard), "---p");
+		ck_assert_str_eq(perms_at(guard - 1), "rw-p");
+		fault_at = guard;
+		expect_fault(write_at_fault, p);
+		mm_free(p);
+	}
+}
+END_TEST
+
+/* Slots are handed out in no set order: the slot numbers of 60 blocks
+ * of one size, on a fresh page, do not follow those of another size (a
+ * fixed carving order would give both the same sequence), nor run in
+ * address order. */
+static void slot_sequence(size_t size, size_t bsize, unsigned *seq, unsigned char **v)
+{
+	for (int i = 0; i < 60; i++) {
+		v[i] = mm_malloc(size);
+		ck_assert_ptr_nonnull(v[i]);
+		tu_fill(v[i], size, (unsigned)i);
+		seq[i] = (unsigned)(((uintptr_t)v[i] & (64 * KIB - 1)) / bsize);
+	}
+}
+
+START_TEST(test_slots_scattered)
+{
+	static unsigned char *a[60], *b[60];
+	unsigned sa[60], sb[60];
+	int same = 0, in_order = 0;
+
+	/* 128- and 224-byte slots with the tail: fresh pages of the same
+	 * carving steps, in this test's own process */
+	slot_sequence(100, 128, sa, a);
+	slot_sequence(200, 224, sb, b);
+	for (int i = 0; i < 60; i++) {
+		same += sa[i] == sb[i];
+		in_order += i && a[i] == a[i - 1] + 128;
+	}
+	ck_assert_msg(same < 30, "%d of 60 slots in the same order in two classes", same);
+	ck_assert_msg(in_order < 30, "%d of 59 blocks right after the one before", in_order);
+	for (int i = 0; i < 60; i++) {
+		ck_assert(tu_check(a[i], 100, (unsigned)i));
+		ck_assert(tu_check(b[i], 200, (unsigned)i));
+		mm_free(a[i]);
+		mm_free(b[i]);
+	}
+	ck_assert_int_eq(mm_heap_check(NULL), 0);
+}
+END_TEST
+
 static void *alloc_many(void *arg)
 {
 	void **v = arg;
@@ -307,6 +542,11 @@ static Suite *secure_suite(void)
 	tcase_add_test(tc, test_misuse_still_named);
 	tcase_add_test(tc, test_heaps_and_pools);
 	tcase_add_test(tc, test_cross_thread_frees);
+	tcase_add_test(tc, test_guard_after_large);
+	tcase_add_test(tc, test_guard_after_slab_pages);
+	tcase_add_test(tc, test_slots_scattered);
+	tcase_add_test(tc, test_medium_blocks_held);
+	tcase_add_test(tc, test_destroy_with_held_blocks);
 	suite_add_tcase(s, tc);
 	return s;
 }

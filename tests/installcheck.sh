@@ -9,12 +9,14 @@
 #  - the installed libmm.so.1 exports exactly tests/libmm.exports
 #    (tests/exports.sh), with the soname libmm.so.1;
 #  - every function of <libmm.h> has its installed man page, and
-#    `man 3 <function>` shows it (when man-db is installed).
+#    `man 3 <function>` shows it (when man-db is installed);
+#  - the installed mmview draws the dump the installed library writes at
+#    exit with LIBMM_DUMP, and has its page mmview(1).
 # Called by the installcheck-local rule of Makefile.am, which passes the
 # configured directories and tools in the environment.
 set -eu
 
-: "${srcdir:?}" "${libdir:?}" "${pkgconfigdir:?}" "${mandir:?}"
+: "${srcdir:?}" "${libdir:?}" "${pkgconfigdir:?}" "${mandir:?}" "${bindir:?}"
 : "${PACKAGE_VERSION:?}"
 DESTDIR=${DESTDIR:-}
 CC=${CC:-cc}
@@ -128,6 +130,23 @@ if command -v man >/dev/null 2>&1; then
 	say "man: man 3 <name> shows a page for each of the $(echo "$names" | wc -l) functions"
 else
 	say "man: pages installed; man-db is not installed, so not rendered"
+fi
+
+# --- mmview ----------------------------------------------------------------
+test -x "$DESTDIR$bindir/mmview" || die "$DESTDIR$bindir/mmview is not installed"
+test -f "$man/man1/mmview.1" || die "$man/man1/mmview.1 is not installed"
+"$DESTDIR$bindir/mmview" -V | grep -qx "mmview $PACKAGE_VERSION" ||
+	die "mmview -V does not say mmview $PACKAGE_VERSION"
+if test -f "$tmp/dynamic"; then
+	LIBMM_DUMP=$tmp/dump.txt LD_LIBRARY_PATH=$lib "$tmp/dynamic" >/dev/null ||
+		die "the dynamic program failed with LIBMM_DUMP set"
+	"$DESTDIR$bindir/mmview" "$tmp/dump.txt" >"$tmp/heap.svg" ||
+		die "mmview failed on the installed library's dump"
+	lines=$(grep -c '^addr = ' "$tmp/dump.txt" || :)
+	rects=$(grep -c '<rect [^>]*data-size=' "$tmp/heap.svg" || :)
+	test "$lines" -gt 0 && test "$lines" = "$rects" ||
+		die "mmview: $lines block lines, $rects rectangles"
+	say "mmview: $rects rectangles for the $lines blocks of the installed library's dump"
 fi
 
 say "PASS"

@@ -3,7 +3,7 @@
 # man/<name>.3, either a real page or a one-line ".so man3/<page>.3" stub,
 # and the page it leads to names the function in its NAME section and
 # shows it in its SYNOPSIS.  No page is left for a function that is gone.
-# Then every real page (not the stubs) must be clean under
+# Then every real page (not the stubs), mmview(1) too, must be clean under
 # `mandoc -Tlint -Wwarning`.  Without mandoc the lint part is skipped
 # (exit 77), but only when the other checks passed.
 # Run by make check (srcdir comes from the harness).
@@ -75,7 +75,7 @@ for page in "$man"/mm_*.3; do
 done
 
 # The real pages: everything that is not a .so stub.
-real_pages=$(grep -L '^\.so' "$man"/*.3 "$man"/*.7 || :)
+real_pages=$(grep -L '^\.so' "$man"/*.1 "$man"/*.3 "$man"/*.7 || :)
 if test -z "$real_pages"; then
 	fail "no real man pages in $man"
 fi
