@@ -202,7 +202,7 @@ mm_heap_t *mm_heap_create_in(void *buf, size_t len, unsigned flags)
 		return NULL;
 	}
 	mmi_heaps_forget_in(lo, hi);	/* and their blocks, for the tools */
-	MMI_TOOL_OWN(lo, hi - lo);	/* ASan: no poison left from an old pool */
+	MMI_TOOL_FRESH(lo, hi - lo);	/* all libmm's now, whatever an old pool left */
 	h = (struct mm_heap *)lo;
 	mmi_heap_init(h, flags, fl);
 	MMI_TOOL_ENTER();

@@ -21,7 +21,8 @@
  *     into a block's span is unpoisoned first (MMI_TOOL_OWN, in the
  *     header, footer and link accessors); memory that goes back to the
  *     OS or is reused whole is unpoisoned too (stale poison would hit its
- *     next user).
+ *     next user).  Only the checks that judge a forged header read
+ *     anywhere, unchecked (MMI_NO_ASAN).
  */
 #ifndef LIBMM_TOOL_H
 #define LIBMM_TOOL_H
