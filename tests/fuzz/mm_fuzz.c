@@ -7,7 +7,8 @@
  *     and no two live blocks share a byte, their usable sizes included;
  *   - a block keeps its contents until it is freed, and a resized one
  *     keeps the smaller of its two sizes; calloc gives zeros;
- *   - mm_usable_size is at least the request and changes only by realloc;
+ *   - mm_usable_size is at least the request (in the secure mode exactly
+ *     the request, pools aside) and changes only by realloc;
  *   - failures are NULL with the documented errno, and leave the block
  *     passed in untouched; a pool fails only for what does not fit;
  *   - walks report each live block once, with its usable size, and no
@@ -19,8 +20,27 @@
  * so libFuzzer saves the input.  Each input frees what it allocated and
  * destroys its heap; the default heap lives on (its options are reset).
  *
+ * The secure mode (lib/secure.c, man/libmm.7) is the library's to choose
+ * when it starts, from LIBMM_SECURE in the environment, before any code of
+ * this file runs: the harness does not switch it, but asks the library at
+ * start (a block of 1 byte has a usable size of exactly 1 only in that
+ * mode) and checks what the mode promises.  There, a heap that is not a
+ * pool gives usable sizes of exactly the request; its walks and statistics
+ * count blocks held back from reuse as in use and report each block's
+ * whole size, a tail of at least 16 bytes past the request included, so
+ * they may show more blocks and bytes in use than the input holds (never
+ * fewer).  Everything else is checked as in the default mode, and pools,
+ * which the secure mode leaves alone, exactly as there.  MM_FUZZ_KIND=
+ * secure-<kind> (secure-default, secure-good, ...) is <kind> run in the
+ * secure mode: it refuses to start unless the library is in it
+ * (LIBMM_SECURE=1 or zero in the environment, or a build configured with
+ * --enable-secure).  tests/fuzz/run.sh sets LIBMM_SECURE=1 for such kinds.
+ * Small blocks come in a random order in that mode, so an input may not
+ * fail the same way twice.
+ *
  * Input layout: byte 0 picks the heap kind (unless MM_FUZZ_KIND pins it,
- * read once at start: default, good, first, best, nolock or pool), byte 1
+ * read once at start: default, good, first, best, nolock or pool, or one
+ * of these after secure-), byte 1
  * its variant (program break, fit policy and locking of explicit heaps;
  * bit 7: destroy an explicit heap with its blocks still allocated), then
  * for a pool three bytes of buffer offset and length.  Operations
@@ -56,6 +76,7 @@ static const char *const kind_name[K_COUNT] = {
 };
 
 static int pinned_kind = -1;	/* from MM_FUZZ_KIND, or -1 */
+static int secure;		/* the library runs in its secure mode */
 static int trace;		/* MM_FUZZ_TRACE=1: each operation on stderr */
 static int devnull = -1;	/* mm_heap_print's output */
 
@@ -225,8 +246,9 @@ static void finding(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "mm_fuzz: %s heap (flags %#x), op %lu (%s): ",
-		kind_name[run.kind], run.flags, run.op_index, run.op ? run.op : "-");
+	fprintf(stderr, "mm_fuzz: %s%s heap (flags %#x), op %lu (%s): ",
+		secure ? "secure " : "", kind_name[run.kind], run.flags, run.op_index,
+		run.op ? run.op : "-");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -297,6 +319,13 @@ static mm_heap_t *heap_arg(unsigned variant)
 	return run.heap;
 }
 
+/* Whether walks and statistics of this input's heap may count blocks held
+ * back from reuse (the secure mode's, in any heap but a pool). */
+static int secure_counts(void)
+{
+	return secure && !run.pool;
+}
+
 static int disjoint(const unsigned char *a, size_t na, const unsigned char *b, size_t nb)
 {
 	uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
@@ -307,12 +336,20 @@ static int disjoint(const unsigned char *a, size_t na, const unsigned char *b, s
 	return x + na <= y || y + nb <= x;
 }
 
+/* Bytes past the request that a block of the secure mode holds at least
+ * (its canary and size word), in walks and statistics. */
+#define SECURE_TAIL 16u
+
+/* Only for blocks of heaps that are not pools, which the secure mode seals. */
 static size_t usable_size_or_die(const unsigned char *p, size_t req)
 {
 	size_t u = mm_usable_size(p);
 
 	if (u < req)
 		finding("mm_usable_size(%p) = %zu, less than the %zu asked", (void *)p, u, req);
+	if (secure && u != req)
+		finding("mm_usable_size(%p) = %zu in the secure mode, not the %zu asked",
+			(void *)p, u, req);
 	return u;
 }
 
@@ -724,12 +761,14 @@ static void op_walk(unsigned v)
 		if (!s || !s->in_use)
 			finding("the walk %s live block %p", s ? "calls free the" : "misses the",
 				(void *)b->p);
-		if (run.pool ? s->size < b->req : s->size != b->ext)
+		if (run.pool ? s->size < b->req :
+		    secure ? s->size < b->req + SECURE_TAIL : s->size != b->ext)
 			finding("the walk gives live block %p %zu bytes; asked %zu, usable %zu",
 				(void *)b->p, s->size, b->req, b->ext);
 	}
-	/* Nothing but this input allocates from the heap. */
-	if (in_use != run.nlive)
+	/* Nothing but this input allocates from the heap; in the secure mode,
+	 * blocks freed and held back from reuse are in use too. */
+	if (secure_counts() ? in_use < run.nlive : in_use != run.nlive)
 		finding("the walk reports %zu blocks in use; %zu are live", in_use, run.nlive);
 }
 
@@ -738,7 +777,7 @@ static void op_walk(unsigned v)
 static void op_stats(unsigned v)
 {
 	mm_stats_t st;
-	size_t req = 0, ext = 0;
+	size_t req = 0, ext = 0, whole;
 
 	if (v & 1) {
 		/* A caller built with a shorter struct: nothing past its size is
@@ -758,9 +797,12 @@ static void op_stats(unsigned v)
 		req += run.live[i].req;
 		ext += run.live[i].ext;
 	}
-	if (st.in_use_blocks != run.nlive)
+	/* the secure mode: held blocks in use, and whole blocks counted */
+	whole = req + run.nlive * SECURE_TAIL;
+	if (secure_counts() ? st.in_use_blocks < run.nlive : st.in_use_blocks != run.nlive)
 		finding("stats: %zu blocks in use; %zu are live", st.in_use_blocks, run.nlive);
-	if (run.pool ? st.in_use_bytes < req : st.in_use_bytes != ext)
+	if (run.pool ? st.in_use_bytes < req :
+	    secure ? st.in_use_bytes < whole : st.in_use_bytes != ext)
 		finding("stats: %zu bytes in use; asked %zu, usable %zu", st.in_use_bytes, req, ext);
 	if (st.largest_free > st.free_bytes || (st.free_bytes && !st.free_blocks))
 		finding("stats: largest free %zu of %zu free bytes in %zu blocks",
@@ -1203,7 +1245,8 @@ static void heap_close(void)
 	}
 	check_or_die();
 	stats_or_die(&st);
-	if (st.in_use_blocks != run.nlive || (!run.nlive && st.in_use_bytes))
+	if (secure_counts() ? st.in_use_blocks < run.nlive :
+	    st.in_use_blocks != run.nlive || (!run.nlive && st.in_use_bytes))
 		finding("%zu blocks left, yet stats say %zu blocks of %zu bytes in use",
 			run.nlive, st.in_use_blocks, st.in_use_bytes);
 	/* mm_heap_destroy frees what is left */
@@ -1231,8 +1274,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!heap_open())
 		return 0;
 	if (trace)
-		fprintf(stderr, "mm_fuzz: %s heap, flags %#x, pool of %zu bytes\n",
-			kind_name[run.kind], run.flags, run.pool ? run.pool_len : 0);
+		fprintf(stderr, "mm_fuzz: %s%s heap, flags %#x, pool of %zu bytes\n",
+			secure ? "secure " : "", kind_name[run.kind], run.flags, run.pool ? run.pool_len : 0);
 
 	while (run.in < run.end) {
 		unsigned code = in_u8(), v = code >> 4;
@@ -1307,21 +1350,51 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
+/* Whether the library runs in its secure mode, where (and only there) a
+ * block of 1 byte has a usable size of 1: it chose when it started. */
+static int library_is_secure(void)
+{
+	void *p = mm_malloc(1);
+	size_t u;
+
+	if (!p) {
+		perror("mm_fuzz: mm_malloc(1)");
+		exit(2);
+	}
+	u = mm_usable_size(p);
+	mm_free(p);
+	return u == 1;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *k = getenv("MM_FUZZ_KIND");
+	static const char prefix[] = "secure-";
+	int want_secure = 0;
 
 	(void)argc;
 	(void)argv;
+	secure = library_is_secure();
+	if (k && strncmp(k, prefix, sizeof prefix - 1) == 0) {
+		want_secure = 1;
+		k += sizeof prefix - 1;
+	}
 	if (k && *k) {
 		for (int i = 0; i < K_COUNT; i++)
 			if (strcmp(k, kind_name[i]) == 0)
 				pinned_kind = i;
 		if (pinned_kind < 0) {
 			fprintf(stderr, "mm_fuzz: MM_FUZZ_KIND=%s: say default, good, first, "
-				"best, nolock or pool\n", k);
+				"best, nolock or pool, or one of them after secure-\n",
+				getenv("MM_FUZZ_KIND"));
 			exit(2);
 		}
+	}
+	if (want_secure && !secure) {
+		fprintf(stderr, "mm_fuzz: MM_FUZZ_KIND=%s, but the library is not in its "
+			"secure mode: set LIBMM_SECURE=1 in the environment\n",
+			getenv("MM_FUZZ_KIND"));
+		exit(2);
 	}
 	k = getenv("MM_FUZZ_TRACE");
 	trace = k && *k && strcmp(k, "0") != 0;
