@@ -6,17 +6,19 @@
  *           mmi_shard_none, whose pages are all empty), class from a
  *           table, the direct page, pop its free list (a masked granule,
  *           range-checked), the slot's state byte FREE -> USED.
- *   free:   the segment map (one shift, one load: is this 4 MiB span a
- *           segment?), segment and page by masking, the page is this
+ *   free:   the segment map (a rotate and a shift, one load: is this a
+ *           16-aligned address in a 4 MiB span that is a segment?),
+ *           segment and page by masking, the page is this
  *           thread's, the state byte of the pointer's 16-byte granule is
  *           USED (so it is a slot start, handed out and not freed), state
  *           -> FREE, push.
  *
- * Budget: malloc 22 instructions, free 33, checks included (x86-64, gcc
- * 12 -O2, in libmm-malloc.so; the checks are 9 of the 55: the link's
- * range 2 and the popped slot's state 2, the pointer's alignment 2 and
- * its state 3).  `make bench`'s callgrind table, "pinned 32 B", counts
- * the pair with its loop: 75 (bench/RESULTS.md).
+ * Budget: malloc 22 instructions, free 32, checks included (x86-64, gcc
+ * 12 -O2, in libmm-malloc.so; the checks are 8 of the 54: the link's
+ * range 2 and the popped slot's state 2, the pointer's alignment 1 (its
+ * low bits rotated into the segment map's bounds test) and its state 3).
+ * `make bench`'s callgrind table, "pinned 32 B", counts the pair with its
+ * loop: 74 (bench/RESULTS.md).
  * Anything unusual -- no shard yet, an empty list, another thread's page,
  * a block that is not a USED slot, a link out of range -- falls through
  * to the general path (mmi_alloc, mmi_free), which either serves it or
@@ -24,7 +26,7 @@
  * in a way the general path would not report the same way.
  *
  * The checks are those of the general functions it inlines
- * (mmi_shard_alloc, mmi_slab_alloc, mmi_slab_free_local,
+ * (mmi_shard_alloc, mmi_slab_alloc, mmi_slab_try_free_granule,
  * mmi_slab_classify); to measure what they cost, build with
  * -DMMI_MEASURE_UNCHECKED (see mm_internal.h; never shipped).
  */
@@ -58,11 +60,11 @@ static inline __attribute__((always_inline)) void *mmi_fast_malloc(size_t size)
  * named) go to mmi_free. */
 static inline __attribute__((always_inline)) void mmi_fast_free(void *p)
 {
-	if (MMI_LIKELY(mmi_segmap_has((uintptr_t)p))) {
+	if (MMI_LIKELY(mmi_segmap_has_granule((uintptr_t)p))) {
 		struct mmi_slab_page *pg = mmi_slab_page_of(mmi_segment_of(p), p);
 
 		if (MMI_LIKELY(__atomic_load_n(&pg->shard, __ATOMIC_RELAXED) == mmi_thread.fast &&
-			       mmi_slab_free_local(pg, p) == MMI_SLAB_OK))
+			       mmi_slab_try_free_granule(pg, p)))
 			return;
 	}
 	if (p)
