@@ -13,6 +13,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -180,6 +181,10 @@ START_TEST(test_growth_never_hides_live_blocks)
 	mmi_test.pagemap_set = slow_writer;
 	atomic_store(&hook_calls, 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, read_loop, &r), 0);
+	/* the reader is at work before the first change: on a loaded
+	 * machine it could otherwise start after the last one */
+	while (atomic_load(&r.lookups) == 0)
+		sched_yield();
 	atomic_store(&hook_armed, 1);
 	for (int i = 0; i < 10; i++) {
 		void *big = mm_heap_malloc(h, MIB);
