@@ -929,15 +929,16 @@ void *mmi_engine_realloc(struct mm_heap *h, void *p, size_t size)
 	return q;
 }
 
-size_t mmi_engine_usable(struct mm_heap *h, const void *p, enum mmi_op op, int *slab)
+size_t mmi_engine_usable(struct mm_heap *h, const void *p, enum mmi_op op,
+	struct mmi_region **where)
 {
 	struct mmi_region *r = region_of_or_die(h, p, op);
 	struct mmi_block *b;
 	size_t n;
 
+	*where = r;
 	h = r->heap;
-	*slab = r->kind == MMI_REGION_SEGMENT;
-	if (*slab)
+	if (r->kind == MMI_REGION_SEGMENT)
 		return slab_used_size_or_die(r, p, op);
 	if (r->kind == MMI_REGION_LARGE) {
 		mmi_large_validate(r, p, op);
@@ -952,21 +953,16 @@ size_t mmi_engine_usable(struct mm_heap *h, const void *p, enum mmi_op op, int *
 
 size_t mmi_usable_for(struct mm_heap *h, const void *p, enum mmi_op op)
 {
-	int slab;
+	struct mmi_region *r;
 
 	if (secure(h))
 		return mmi_secure_usable(h, p, op);
-	return mmi_engine_usable(h, p, op, &slab);
+	return mmi_engine_usable(h, p, op, &r);
 }
 
 size_t mmi_usable(struct mm_heap *h, const void *p)
 {
 	return mmi_usable_for(h, p, MMI_OP_SIZE);
-}
-
-struct mm_heap *mmi_heap_of(const void *p)
-{
-	return mmi_region_of((uintptr_t)p)->heap;
 }
 
 /* --- Giving memory back ---------------------------------------------------- */

@@ -375,9 +375,10 @@ MMI_HIDDEN void *mmi_engine_alloc(struct mm_heap *h, size_t align, size_t size);
 MMI_HIDDEN void mmi_engine_free(struct mm_heap *h, void *p);
 /* p live and its size checked: moves go through mmi_alloc and mmi_free. */
 MMI_HIDDEN void *mmi_engine_realloc(struct mm_heap *h, void *p, size_t size);
-MMI_HIDDEN size_t mmi_engine_usable(struct mm_heap *h, const void *p, enum mmi_op op, int *slab);
-/* The heap of the live block p, checked by mmi_engine_usable already. */
-MMI_HIDDEN struct mm_heap *mmi_heap_of(const void *p);
+/* The usable size of the live block p (misuse named as op's); *where: its
+ * region, whose kind tells the engine and whose heap is p's. */
+MMI_HIDDEN size_t mmi_engine_usable(struct mm_heap *h, const void *p, enum mmi_op op,
+	struct mmi_region **where);
 MMI_HIDDEN int mmi_trim_locked(struct mm_heap *h, size_t *pad);
 MMI_HIDDEN int mmi_pool_init(struct mm_heap *h, uintptr_t lo, uintptr_t hi);
 

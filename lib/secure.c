@@ -144,8 +144,8 @@ static void check_freed_fill(const void *slot, size_t bsize)
 
 void *mmi_secure_alloc(struct mm_heap *h, size_t size, size_t align, int zero)
 {
+	struct mmi_region *r;
 	size_t usable;
-	int slab;
 	void *p;
 
 	if (size > SIZE_MAX - MMI_SECURE_TAIL) {
@@ -155,8 +155,8 @@ void *mmi_secure_alloc(struct mm_heap *h, size_t size, size_t align, int zero)
 	p = mmi_engine_alloc(h, align, size + MMI_SECURE_TAIL);
 	if (!p)
 		return NULL;
-	usable = mmi_engine_usable(h, p, MMI_OP_SIZE, &slab);
-	if (slab)
+	usable = mmi_engine_usable(h, p, MMI_OP_SIZE, &r);
+	if (r->kind == MMI_REGION_SEGMENT)
 		check_freed_fill(p, usable);
 	if (zero)
 		memset(p, 0, size);
@@ -169,12 +169,11 @@ static struct mmi_slab_page *page_of_slot(const void *p)
 	return mmi_slab_page_of(mmi_segment_of(p), p);
 }
 
-/* The freed slot p goes into the calling thread's quarantine (its shard
- * of p's heap), whose oldest slot is freed for real; 0 when the thread
- * has no shard of that heap (p is freed at once then). */
-static int quarantine(void *p)
+/* The freed slot p of h goes into the calling thread's quarantine (its
+ * shard of h), whose oldest slot is freed for real; 0 when the thread has
+ * no shard of h (p is freed at once then). */
+static int quarantine(struct mm_heap *h, void *p)
 {
-	struct mm_heap *h = mmi_heap_of(p);
 	struct mmi_shard *s = mmi_thread_shard(h);
 	enum mmi_slab_verdict v;
 	void *old;
@@ -267,11 +266,23 @@ static void held_release_oldest(void)
 	mmi_engine_free(e.heap, e.p);
 }
 
-static int is_large(const void *p)
+/* A block of the boundary-tag engine: neither a slab slot nor a mapping
+ * of its own; the kind held back in held[]. */
+static int is_medium(const struct mmi_region *r)
 {
-	const struct mmi_region *r = mmi_region_of((uintptr_t)p);
+	return r->kind != MMI_REGION_SEGMENT && r->kind != MMI_REGION_LARGE;
+}
 
-	return r && r->kind == MMI_REGION_LARGE;
+/* mmi_engine_usable, and for a medium block the check that it is not
+ * held back (its fill would otherwise read as a heap overflow). */
+static size_t live_usable(struct mm_heap *h, const void *p, enum mmi_op op,
+	struct mmi_region **r)
+{
+	size_t usable = mmi_engine_usable(h, p, op, r);
+
+	if (is_medium(*r))
+		not_held_or_die(p, op);
+	return usable;
 }
 
 /* The freed medium block p of h, filled, is held back; the oldest leave
@@ -323,19 +334,17 @@ void mmi_secure_check_quarantine(struct mmi_shard *s)
 
 void mmi_secure_free(struct mm_heap *h, void *p)
 {
-	int slab;
-	size_t usable;
+	struct mmi_region *r;
+	size_t usable = live_usable(h, p, MMI_OP_FREE, &r);
 
-	not_held_or_die(p, MMI_OP_FREE);
-	usable = mmi_engine_usable(h, p, MMI_OP_FREE, &slab);
 	(void)unseal(p, usable);
-	if (slab) {
+	if (r->kind == MMI_REGION_SEGMENT) {
 		memset(p, freed_byte(), usable);	/* the first word too: held, no link */
-		if (quarantine(p))
+		if (quarantine(r->heap, p))
 			return;
-	} else if (!is_large(p)) {
+	} else if (is_medium(r)) {
 		memset(p, freed_byte(), usable);
-		hold_medium(mmi_heap_of(p), p, usable);
+		hold_medium(r->heap, p, usable);
 		return;
 	} else if (zero_on_free) {
 		memset(p, 0, usable);
@@ -345,23 +354,21 @@ void mmi_secure_free(struct mm_heap *h, void *p)
 
 size_t mmi_secure_usable(struct mm_heap *h, const void *p, enum mmi_op op)
 {
-	int slab;
+	struct mmi_region *r;
 
-	not_held_or_die(p, op);
-	return unseal(p, mmi_engine_usable(h, p, op, &slab));
+	return unseal(p, live_usable(h, p, op, &r));
 }
 
 void *mmi_secure_realloc(struct mm_heap *h, void *p, size_t size)
 {
+	struct mmi_region *r;
 	size_t usable;
-	int slab;
 	void *q;
 
 	if (!p)
 		return mmi_secure_alloc(h ? h : mmi_default_heap(), size, MMI_ALIGN, 0);
-	not_held_or_die(p, MMI_OP_REALLOC);
-	usable = mmi_engine_usable(h, p, MMI_OP_REALLOC, &slab);
-	h = mmi_heap_of(p);
+	usable = live_usable(h, p, MMI_OP_REALLOC, &r);
+	h = r->heap;
 	(void)unseal(p, usable);	/* an overflow is found before anything moves */
 	if (size == 0) {
 		mmi_secure_free(h, p);
@@ -382,6 +389,6 @@ void *mmi_secure_realloc(struct mm_heap *h, void *p, size_t size)
 	q = mmi_engine_realloc(h, p, size + MMI_SECURE_TAIL);
 	if (!q)
 		return NULL;	/* p untouched, its seal too */
-	seal(q, mmi_engine_usable(h, q, MMI_OP_SIZE, &slab), size);
+	seal(q, mmi_engine_usable(h, q, MMI_OP_SIZE, &r), size);
 	return q;
 }
