@@ -35,6 +35,29 @@
 static const size_t sizes[] = { 1, 20, 100, 1000, 5000, 16000, 40 * KIB, 300 * KIB, 2048 * KIB };
 #define NSIZES (sizeof sizes / sizeof sizes[0])
 
+/* act(p) in a child (no core file, stderr to err_fd unless it is -1,
+ * killed after 10 s); its pid.  A child that survives act exits 121. */
+static pid_t run_child(void (*act)(unsigned char *), unsigned char *p, int err_fd)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct rlimit none = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &none);
+		if (err_fd >= 0)
+			dup2(err_fd, STDERR_FILENO);
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGALRM, SIG_DFL);
+		alarm(10);
+		act(p);
+		_exit(121);
+	}
+	return pid;
+}
+
 /* Run act(p) in a child: it must die by SIGABRT after exactly the line
  * "libmm: fatal: <what> 0x<p>\n". */
 static void expect_death(void (*act)(unsigned char *), unsigned char *p, const char *what)
@@ -46,20 +69,7 @@ static void expect_death(void (*act)(unsigned char *), unsigned char *p, const c
 
 	snprintf(want, sizeof want, "libmm: fatal: %s 0x%lx\n", what, (unsigned long)(uintptr_t)p);
 	ck_assert_int_eq(pipe(fds), 0);
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct rlimit none = { 0, 0 };
-
-		setrlimit(RLIMIT_CORE, &none);
-		dup2(fds[1], STDERR_FILENO);
-		signal(SIGALRM, SIG_DFL);
-		alarm(10);
-		act(p);
-		_exit(121);
-	}
+	pid_t pid = run_child(act, p, fds[1]);
 	close(fds[1]);
 	while (len < sizeof got - 1 && (n = read(fds[0], got + len, sizeof got - 1 - len)) > 0)
 		len += (size_t)n;
@@ -149,18 +159,25 @@ START_TEST(test_overflow_found)
 }
 END_TEST
 
-/* The write lands while the block is held back; it is found when the
- * block leaves the quarantine (enough frees after it). */
-static void write_then_free_more(unsigned char *p)
+/* p is freed among count other blocks of size and written to at offset
+ * at while it is held back; the write is to be found when p leaves (the
+ * others freed after it push it out). */
+static void write_while_held(unsigned char *p, size_t size, int count, size_t at)
 {
 	static void *more[400];
 
-	for (int i = 0; i < 400; i++)
-		more[i] = mm_malloc(100);
+	for (int i = 0; i < count; i++)
+		more[i] = mm_malloc(size);
 	mm_free(p);
-	p[50] = 1;
-	for (int i = 0; i < 400; i++)
+	p[at] = 1;
+	for (int i = 0; i < count; i++)
 		mm_free(more[i]);
+}
+
+/* A small block leaves the thread's quarantine of 256. */
+static void write_then_free_more(unsigned char *p)
+{
+	write_while_held(p, 100, 400, 50);
 }
 
 START_TEST(test_write_after_free_found)
@@ -247,14 +264,7 @@ END_TEST
  * named as a misuse. */
 static void write_then_free_medium(unsigned char *p)
 {
-	static void *more[100];
-
-	for (int i = 0; i < 100; i++)
-		more[i] = mm_malloc(20000);
-	mm_free(p);
-	p[9000] = 1;
-	for (int i = 0; i < 100; i++)
-		mm_free(more[i]);
+	write_while_held(p, 20000, 100, 9000);
 }
 
 static void free_then(unsigned char *p, void (*then)(unsigned char *))
@@ -371,19 +381,8 @@ static void write_at_fault(unsigned char *p)
 static void expect_fault(void (*act)(unsigned char *), unsigned char *p)
 {
 	int status;
+	pid_t pid = run_child(act, p, -1);
 
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct rlimit none = { 0, 0 };
-
-		setrlimit(RLIMIT_CORE, &none);
-		signal(SIGSEGV, SIG_DFL);
-		act(p);
-		_exit(121);
-	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "child status 0x%x", status);
 }
