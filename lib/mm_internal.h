@@ -62,6 +62,37 @@ MMI_HIDDEN extern struct mmi_test_hooks mmi_test;
 #define MMI_CHECK(c) (c)
 #endif
 
+/*
+ * Whether the state byte states[g] is the constant v.  On x86-64 one
+ * cmpb against memory: gcc folds a plain read into the compare but not
+ * an atomic load, which costs the free fast path a load into a register
+ * (and the register).  The asm reads the byte once, as a relaxed load
+ * does (a remote freer may change a USED byte at the same time: either
+ * value is judged right); base and index go in as registers so that the
+ * address is not computed apart (the "m" operand only tells the compiler
+ * that the page's state bytes are read).  Elsewhere, and under ThreadSanitizer, which must
+ * see every load, the atomic load itself.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define MMI_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MMI_TSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__) && !defined(MMI_TSAN)
+#define mmi_state_is(states, g, v) __extension__ ({				\
+	const unsigned char *mmi_s_ = (states);					\
+	uintptr_t mmi_g_ = (g);							\
+	int mmi_eq_;								\
+	__asm__("cmpb %[want], (%[s],%[g])" : "=@cce"(mmi_eq_)			\
+		: [s] "r"(mmi_s_), [g] "r"(mmi_g_), [want] "i"(v),		\
+		  "m"(*(const unsigned char (*)[MMI_SLAB_GRANULES])mmi_s_));	\
+	mmi_eq_; })
+#else
+#define mmi_state_is(states, g, v) (__atomic_load_n(&(states)[g], __ATOMIC_RELAXED) == (v))
+#endif
+
 /* The secure mode (secure.c): 0, off; set once, before the first block. */
 MMI_HIDDEN extern int mmi_secure_mode;
 
@@ -524,7 +555,40 @@ static inline void mmi_pagemap_resize(struct mmi_region *r, uintptr_t old_end, u
  * mode (secure.c); free to the program, in use to the page.  Each shard
  * holds back the last MMI_QUARANTINE slots its thread freed. */
 #define MMI_QUARANTINE 256
-enum { MMI_SLOT_UNUSED, MMI_SLOT_USED, MMI_SLOT_FREE, MMI_SLOT_REMOTE, MMI_SLOT_QUARANTINE };
+/* FREE is the largest state: mmi_state_take_free depends on it. */
+enum { MMI_SLOT_UNUSED, MMI_SLOT_USED, MMI_SLOT_REMOTE, MMI_SLOT_QUARANTINE, MMI_SLOT_FREE };
+
+/*
+ * The owner takes the FREE slot whose state byte is states[g]: FREE ->
+ * USED and 1; any other state stays as it was, and 0.  On x86-64 one
+ * subb where the byte lies, whose flags tell what it was (only FREE is
+ * above FREE - USED): the check costs the fast pop a branch, not a load
+ * and a compare.  The subtraction is not atomic.  Nobody but the owner
+ * writes a FREE byte, so only a byte that was not FREE -- a free list
+ * led astray, about to be reported as heap corruption -- can lose a
+ * remote freer's compare-and-swap meanwhile.
+ */
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__) && !defined(MMI_TSAN)
+static inline int mmi_state_take_free(unsigned char *states, uintptr_t g)
+{
+	int was_free;
+
+	__asm__("subb %[d], (%[s],%[g])"
+		: "=@cca"(was_free), "+m"(*(unsigned char (*)[MMI_SLAB_GRANULES])states)
+		: [s] "r"(states), [g] "r"(g), [d] "i"(MMI_SLOT_FREE - MMI_SLOT_USED));
+	if (MMI_UNLIKELY(!was_free))
+		__atomic_fetch_add(&states[g], MMI_SLOT_FREE - MMI_SLOT_USED, __ATOMIC_RELAXED);
+	return was_free;
+}
+#else
+static inline int mmi_state_take_free(unsigned char *states, uintptr_t g)
+{
+	if (__atomic_load_n(&states[g], __ATOMIC_RELAXED) != MMI_SLOT_FREE)
+		return 0;
+	__atomic_store_n(&states[g], MMI_SLOT_USED, __ATOMIC_RELAXED);
+	return 1;
+}
+#endif
 
 struct mmi_shard;
 
@@ -716,7 +780,6 @@ static inline void mmi_slab_link_store(const struct mmi_slab_page *page, void *s
 static inline void *mmi_slab_try_pop(struct mmi_slab_page *page)
 {
 	unsigned g = page->free_head;
-	unsigned char *st;
 	void *slot;
 	uintptr_t next;
 
@@ -727,13 +790,12 @@ static inline void *mmi_slab_try_pop(struct mmi_slab_page *page)
 	if (MMI_UNLIKELY(MMI_CHECK(next > MMI_SLAB_LIST_END)))
 		return NULL;
 	page->free_head = (uint16_t)next;
-	st = &page->state[g];
-	/* a plain read: nobody but the owner writes a FREE slot's state */
-	if (MMI_UNLIKELY(MMI_CHECK(*st != MMI_SLOT_FREE))) {
+	if (!MMI_CHECK(1)) {
+		__atomic_store_n(&page->state[g], MMI_SLOT_USED, __ATOMIC_RELAXED);
+	} else if (MMI_UNLIKELY(!mmi_state_take_free(page->state, g))) {
 		page->free_head = (uint16_t)g;	/* as it was */
 		return NULL;
 	}
-	__atomic_store_n(st, MMI_SLOT_USED, __ATOMIC_RELAXED);
 	if (!slot)
 		__builtin_unreachable();	/* lets callers drop a NULL test */
 	return slot;
@@ -812,7 +874,7 @@ static inline int mmi_slab_try_free_granule(struct mmi_slab_page *page, void *p)
 {
 	unsigned g = mmi_slab_granule(p);
 
-	if (MMI_CHECK(__atomic_load_n(&page->state[g], __ATOMIC_RELAXED) != MMI_SLOT_USED))
+	if (MMI_CHECK(!mmi_state_is(page->state, g, MMI_SLOT_USED)))
 		return 0;
 	__atomic_store_n(&page->state[g], MMI_SLOT_FREE, __ATOMIC_RELAXED);
 	mmi_slab_link_store(page, p, page->free_head);

@@ -602,7 +602,7 @@ static int page_states_sane(const struct mmi_slab_page *pg, size_t bsize, size_t
 		unsigned char st = __atomic_load_n(&pg->state[g], __ATOMIC_RELAXED);
 		size_t off = g * MMI_ALIGN;
 
-		if (st > MMI_SLOT_QUARANTINE)
+		if (st > MMI_SLOT_FREE)
 			return -1;
 		if (st != MMI_SLOT_UNUSED &&
 		    (off % bsize || off / bsize >= pg->nslots || (quiet && off / bsize >= carved)))

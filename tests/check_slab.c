@@ -271,6 +271,39 @@ static void poison_child(struct mmi_slab_page *page, void *target)
 	_exit(0);
 }
 
+/* The fast paths' state-byte primitives (one instruction each on
+ * x86-64): every state is judged on its own, next to bytes in other
+ * states, and a take that fails leaves the byte as it was. */
+START_TEST(test_state_primitives)
+{
+	static const unsigned char all[] = { MMI_SLOT_UNUSED, MMI_SLOT_USED, MMI_SLOT_REMOTE,
+					     MMI_SLOT_QUARANTINE, MMI_SLOT_FREE };
+	enum { N = sizeof all };
+	static unsigned char states[MMI_SLAB_GRANULES];
+
+	for (size_t i = 0; i < N; i++) {
+		for (uintptr_t g = 0; g < MMI_SLAB_GRANULES; g++)
+			states[g] = all[(g + i) % N];
+		for (uintptr_t g = 0; g < MMI_SLAB_GRANULES; g++) {
+			unsigned char was = states[g];
+
+			ck_assert_int_eq(mmi_state_is(states, g, MMI_SLOT_USED), was == MMI_SLOT_USED);
+			ck_assert_int_eq(mmi_state_is(states, g, MMI_SLOT_FREE), was == MMI_SLOT_FREE);
+			ck_assert_int_eq(mmi_state_take_free(states, g), was == MMI_SLOT_FREE);
+			ck_assert_uint_eq(states[g], was == MMI_SLOT_FREE ? MMI_SLOT_USED : was);
+			/* the neighbours are untouched */
+			if (g > 0)
+				ck_assert_uint_ne(states[g - 1], MMI_SLOT_FREE);
+			if (g + 1 < MMI_SLAB_GRANULES)
+				ck_assert_uint_eq(states[g + 1], all[(g + 1 + i) % N]);
+		}
+	}
+	/* FREE is the largest state: the take's one test relies on it */
+	for (size_t i = 0; i < N; i++)
+		ck_assert_uint_le(all[i], MMI_SLOT_FREE);
+}
+END_TEST
+
 START_TEST(test_poisoned_link_is_corruption)
 {
 	static char target[64];
@@ -519,6 +552,7 @@ static Suite *slab_suite(void)
 	tcase_add_test(tc, test_carve_free_reuse);
 	tcase_add_test(tc, test_never_handed_out_is_invalid);
 	tcase_add_test(tc, test_poisoned_link_is_corruption);
+	tcase_add_test(tc, test_state_primitives);
 	tcase_add_test(tc, test_granule_states_every_offset);
 	tcase_add_test(tc, test_segmap_any_address);
 	suite_add_tcase(s, tc);
