@@ -60,11 +60,13 @@ static inline __attribute__((always_inline)) void *mmi_fast_malloc(size_t size)
  * named) go to mmi_free. */
 static inline __attribute__((always_inline)) void mmi_fast_free(void *p)
 {
-	if (MMI_LIKELY(mmi_segmap_has_granule((uintptr_t)p))) {
+	uintptr_t r = mmi_granule_rotated((uintptr_t)p);
+
+	if (MMI_LIKELY(mmi_segmap_has_rotated(r))) {
 		struct mmi_slab_page *pg = mmi_slab_page_of(mmi_segment_of(p), p);
 
 		if (MMI_LIKELY(__atomic_load_n(&pg->shard, __ATOMIC_RELAXED) == mmi_thread.fast &&
-			       mmi_slab_try_free_granule(pg, p)))
+			       mmi_slab_try_free_granule(pg, p, r % MMI_SLAB_GRANULES)))
 			return;
 	}
 	if (p)

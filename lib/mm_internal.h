@@ -658,13 +658,25 @@ static inline int mmi_segmap_has(uintptr_t a)
 	return (a >> MMI_SEGMENT_SHIFT) < MMI_SEGMAP_ENTRIES &&
 	       __atomic_load_n(&mmi_segmap[a >> MMI_SEGMENT_SHIFT], __ATOMIC_RELAXED);
 }
-/* The same for a pointer that must also be 16-aligned (free's fast path):
- * its low four bits are rotated above the span's number, so a pointer off
- * a granule indexes past the map and fails the bounds test it needs
- * anyway -- the alignment check for one instruction instead of two. */
-static inline int mmi_segmap_has_granule(uintptr_t a)
+/*
+ * For free's fast path: a >> 4, the number of a's 16-byte granule, with
+ * a's low four bits rotated on top.  A pointer off a granule then indexes
+ * past the segment map and fails the bounds test it needs anyway (the
+ * alignment check costs the rotation, 1 instruction), and its granule in
+ * the page is the low bits, with no shift of its own.  (Measuring the
+ * checks' cost, the plain shift.)
+ */
+static inline uintptr_t mmi_granule_rotated(uintptr_t a)
 {
-	uintptr_t i = ((a >> 4) | (a << (sizeof a * 8 - 4))) >> (MMI_SEGMENT_SHIFT - 4);
+	if (!MMI_CHECK(1))
+		return a >> 4;
+	return (a >> 4) | (a << (sizeof a * 8 - 4));
+}
+/* mmi_segmap_has for a pointer given by mmi_granule_rotated(), false also
+ * when it is not 16-aligned. */
+static inline int mmi_segmap_has_rotated(uintptr_t r)
+{
+	uintptr_t i = r >> (MMI_SEGMENT_SHIFT - 4);
 
 	return i < MMI_SEGMAP_ENTRIES && __atomic_load_n(&mmi_segmap[i], __ATOMIC_RELAXED);
 }
@@ -868,12 +880,12 @@ static inline void mmi_slab_local_push(struct mmi_slab_page *page, void *p)
 	page->free_head = (uint16_t)mmi_slab_granule(p);
 }
 
-/* The fast path's free of p, a 16-aligned address of page's: 1 when it
- * was an in-use slot start and is freed, 0 (nothing changed) otherwise. */
-static inline int mmi_slab_try_free_granule(struct mmi_slab_page *page, void *p)
+/* The fast path's free of p, a 16-aligned address of page's whose
+ * granule there is g: 1 when it was an in-use slot start and is freed, 0
+ * (nothing changed) otherwise. */
+static inline int mmi_slab_try_free_granule(struct mmi_slab_page *page, void *p, uintptr_t g)
 {
-	unsigned g = mmi_slab_granule(p);
-
+	MMI_ASSERT(g == mmi_slab_granule(p));
 	if (MMI_CHECK(!mmi_state_is(page->state, g, MMI_SLOT_USED)))
 		return 0;
 	__atomic_store_n(&page->state[g], MMI_SLOT_FREE, __ATOMIC_RELAXED);
