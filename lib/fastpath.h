@@ -5,20 +5,24 @@
  *   malloc: the thread's shard (one TLS load; a thread without one reads
  *           mmi_shard_none, whose pages are all empty), class from a
  *           table, the direct page, pop its free list (a masked granule,
- *           range-checked), the slot's state byte FREE -> USED.
- *   free:   the segment map (a rotate and a shift, one load: is this a
- *           16-aligned address in a 4 MiB span that is a segment?),
- *           segment and page by masking, the page is this
- *           thread's, the state byte of the pointer's 16-byte granule is
- *           USED (so it is a slot start, handed out and not freed), state
- *           -> FREE, push.
+ *           range-checked), the slot's state byte FREE -> USED (one
+ *           subtraction whose flags say whether it was FREE).
+ *   free:   the pointer rotated right by 4 (its granule number below,
+ *           its low bits on top), the segment map (one shift, one load:
+ *           is this a 16-aligned address in a 4 MiB span that is a
+ *           segment?), segment and page by masking, the page is this
+ *           thread's, the state byte of the pointer's granule is USED
+ *           (compared in memory: so it is a slot start, handed out and
+ *           not freed), state -> FREE, push.
  *
- * Budget: malloc 22 instructions, free 32, checks included (x86-64, gcc
- * 12 -O2, in libmm-malloc.so; the checks are 8 of the 54: the link's
- * range 2 and the popped slot's state 2, the pointer's alignment 1 (its
- * low bits rotated into the segment map's bounds test) and its state 3).
+ * Budget: malloc 24 instructions, free 30, ret included, checks included
+ * (x86-64, gcc 12 -O2, in libmm-malloc.so).  The checks are 5 of the 54:
+ * the link's range 2, the popped slot's state 1 (a branch on the flags of
+ * the store that takes it), the pointer's alignment 0 (the rotation
+ * stands in for the shift that finds the granule) and its state 2.
  * `make bench`'s callgrind table, "pinned 32 B", counts the pair with its
- * loop: 74 (bench/RESULTS.md).
+ * loop: 70, against 66 for -DMMI_MEASURE_UNCHECKED (whose free gcc gives
+ * a register copy more; bench/RESULTS.md).
  * Anything unusual -- no shard yet, an empty list, another thread's page,
  * a block that is not a USED slot, a link out of range -- falls through
  * to the general path (mmi_alloc, mmi_free), which either serves it or
