@@ -18,7 +18,7 @@
  * Budget: malloc 24 instructions, free 30, ret included, checks included
  * (x86-64, gcc 12 -O2, in libmm-malloc.so).  The checks are 5 of the 54:
  * the link's range 2, the popped slot's state 1 (a branch on the flags of
- * the store that takes it), the pointer's alignment 0 (the rotation
+ * the subtraction that takes it), the pointer's alignment 0 (the rotation
  * stands in for the shift that finds the granule) and its state 2.
  * `make bench`'s callgrind table, "pinned 32 B", counts the pair with its
  * loop: 70, against 66 for -DMMI_MEASURE_UNCHECKED (whose free gcc gives
